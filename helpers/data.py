@@ -1,0 +1,330 @@
+"""Loading MNIST: the full set when the network allows, the bundled real sample otherwise.
+
+Introduced in lesson 00 and used by every lesson.
+
+Two copies of MNIST can be in play, and they never share a folder:
+
+* ``data/mnist_full/``: the full set (60,000 training and 10,000 test images),
+  downloaded with torchvision's mirrors and checked against torchvision's
+  published md5 sums.
+* ``data/mnist_sample/``: the bundled real sample (the first 10,000 training
+  images and the official 10,000-image test set), checked against the md5 sums
+  in ``data/README.md``.
+
+Every ``.gz`` file is md5-verified on every load; it is then decompressed once
+into ``data/cache/<copy>/`` (written atomically, with its own md5 beside it,
+also checked on every load) and read with torchvision's IDX readers.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "DATA_DIR",
+    "MnistData",
+    "MnistFileError",
+    "SAMPLE_FILES",
+    "full_files",
+    "load_mnist",
+    "md5sum",
+    "verify_files",
+]
+
+#: The repository's ``data/`` folder, found relative to this package.
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+#: The bundled sample: (file name, md5, role). The sums are the ones in data/README.md.
+SAMPLE_FILES: tuple[tuple[str, str, str], ...] = (
+    ("train-images-first10k-idx3-ubyte.gz", "30b5b8b5440a2fea2949e41cc88c060d", "train_images"),
+    ("train-labels-first10k-idx1-ubyte.gz", "f024a245fcf7c5ee92731df3f4bbe39a", "train_labels"),
+    ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3", "test_images"),
+    ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", "test_labels"),
+)
+
+SAMPLE_FOLDER = "mnist_sample"
+FULL_FOLDER = "mnist_full"
+CACHE_FOLDER = "cache"
+
+#: Seconds a single network operation may take before the download gives up.
+DOWNLOAD_TIMEOUT = 10.0
+#: Seconds allowed for the first contact with a mirror (name lookup and connect).
+CONNECT_TIMEOUT = 4.0
+
+_ROLES = ("train_images", "train_labels", "test_images", "test_labels")
+# Why the full set could not be had, remembered so that a second call in the same
+# session does not wait on the network again.
+_download_failed: str | None = None
+
+
+class MnistFileError(RuntimeError):
+    """A data file is missing, corrupted or truncated."""
+
+
+@dataclass(frozen=True, repr=False)
+class MnistData:
+    """MNIST as numpy arrays.
+
+    Attributes
+    ----------
+    train_images, test_images : np.ndarray
+        uint8 arrays of shape (N, 28, 28), pixel values 0-255.
+    train_labels, test_labels : np.ndarray
+        int64 arrays of shape (N,), digits 0-9.
+    source : str
+        ``"full"`` (60,000/10,000) or ``"sample"`` (the bundled real sample:
+        the first 10,000 training images and the official 10,000 test images).
+    """
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    source: str
+
+    def __repr__(self) -> str:
+        return (
+            f"MnistData(source={self.source!r}, train={len(self.train_images):,} images, "
+            f"test={len(self.test_images):,} images)"
+        )
+
+    def describe(self) -> str:
+        """One line saying which copy of MNIST this is."""
+        n_train, n_test = len(self.train_images), len(self.test_images)
+        what = "full set" if self.source == "full" else "bundled real sample"
+        return f"MNIST {what}: {n_train:,} training + {n_test:,} test images, md5-verified"
+
+
+def md5sum(path: Path | str, chunk_size: int = 1 << 20) -> str:
+    """Return the hex md5 digest of a file, read in chunks."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def full_files() -> tuple[tuple[str, str, str], ...]:
+    """The full set's files as (file name, md5, role), from torchvision's published list."""
+    from torchvision.datasets import MNIST
+
+    return tuple((name, md5, role) for (name, md5), role in zip(MNIST.resources, _ROLES, strict=True))
+
+
+def verify_files(folder: Path, files: tuple[tuple[str, str, str], ...]) -> None:
+    """Check that every file exists and has its expected md5.
+
+    Raises
+    ------
+    MnistFileError
+        Naming the first file that is missing, or whose md5 differs (corrupted
+        or truncated), with the expected and the actual sum.
+    """
+    for name, expected, _ in files:
+        path = folder / name
+        if not path.is_file():
+            raise MnistFileError(f"MNIST file missing: expected {_show(path)}.")
+        actual = md5sum(path)
+        if actual != expected:
+            raise MnistFileError(
+                f"MNIST file {_show(path)} is corrupted or truncated: md5 {actual}, expected "
+                f"{expected} ({path.stat().st_size:,} bytes). Delete it and restore it "
+                "(`git checkout data/` for the bundled sample; a new download for the full set)."
+            )
+
+
+def load_mnist(root: Path | str | None = None, *, download: bool = True) -> MnistData:
+    """Load MNIST, preferring the full set and falling back to the bundled sample.
+
+    Prints one line saying which copy is in use (and, for the sample, why).
+
+    Parameters
+    ----------
+    root : path, optional
+        The data folder; defaults to the repository's ``data/``.
+    download : bool
+        Try to download the full set when it is not there yet. Ignored when the
+        environment variable ``MNIST_OFFLINE=1`` is set (as the tests do): then
+        only files already on disk are used and nothing touches the network.
+
+    Returns
+    -------
+    MnistData
+        uint8 images (N, 28, 28) and int64 labels (N,), with ``source`` set to
+        ``"full"`` or ``"sample"``.
+
+    Raises
+    ------
+    MnistFileError
+        If the bundled sample is missing or fails its md5 check (a bad full set
+        is reported and replaced by the sample instead).
+    """
+    root = DATA_DIR if root is None else Path(root)
+    offline = os.environ.get("MNIST_OFFLINE", "") not in ("", "0")
+    reason = _get_full_set(root, download=download and not offline)
+    if reason is None:
+        data = _read_copy(root / FULL_FOLDER, full_files(), root / CACHE_FOLDER / "full", "full")
+        print(f"{data.describe()}.")
+        return data
+    sample_folder = root / SAMPLE_FOLDER
+    if not sample_folder.is_dir():
+        raise MnistFileError(
+            f"The bundled MNIST sample was not found: expected the folder {_show(sample_folder)} "
+            "(it comes with the course repository; run from a clone of it)."
+        )
+    data = _read_copy(sample_folder, SAMPLE_FILES, root / CACHE_FOLDER / "sample", "sample")
+    print(f"{data.describe()} (full set not used: {reason}).")
+    return data
+
+
+def _get_full_set(root: Path, *, download: bool) -> str | None:
+    """Make sure the verified full set is in ``root/mnist_full``; else say why not."""
+    global _download_failed
+    folder = root / FULL_FOLDER
+    files = full_files()
+    if folder.is_dir():
+        try:
+            verify_files(folder, files)
+            return None
+        except MnistFileError as error:
+            problem = str(error)
+        if not download:
+            return problem
+    elif not download:
+        if os.environ.get("MNIST_OFFLINE", "") not in ("", "0"):
+            return "MNIST_OFFLINE=1 is set"
+        return "not downloaded, and download=False"
+    if _download_failed is not None:
+        return _download_failed
+    try:
+        _download_full_set(folder, files)
+        return None
+    except Exception as error:  # any network or checksum problem means: use the sample
+        _download_failed = f"download failed ({type(error).__name__}: {error})".rstrip()
+        return _download_failed
+
+
+def _download_full_set(folder: Path, files: tuple[tuple[str, str, str], ...]) -> None:
+    """Download into a temporary folder, verify every md5, then move into place."""
+    from torchvision.datasets import MNIST
+    from torchvision.datasets.utils import download_url
+
+    mirror = _first_reachable(MNIST.mirrors)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    old_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
+    try:
+        with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".download-") as tmp:
+            for name, md5, _ in files:
+                download_url(mirror + name, tmp, filename=name, md5=md5)
+            verify_files(Path(tmp), files)
+            folder.mkdir(exist_ok=True)
+            for name, _, _ in files:
+                os.replace(Path(tmp) / name, folder / name)
+    finally:
+        socket.setdefaulttimeout(old_timeout)
+
+
+def _first_reachable(mirrors: list[str]) -> str:
+    """The first mirror that accepts a connection within ``CONNECT_TIMEOUT`` seconds.
+
+    The name lookup is not covered by socket timeouts, so each probe runs in a
+    background thread that is abandoned if it takes too long.
+    """
+    for mirror in mirrors:
+        url = urllib.parse.urlsplit(mirror)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        outcome: list[BaseException | None] = []
+
+        def probe(host: str = url.hostname or "", port: int = port, out: list = outcome) -> None:
+            try:
+                socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+                out.append(None)
+            except OSError as error:
+                out.append(error)
+
+        thread = threading.Thread(target=probe, daemon=True)
+        thread.start()
+        thread.join(CONNECT_TIMEOUT + 1)
+        if outcome and outcome[0] is None:
+            return mirror
+    raise ConnectionError("no MNIST mirror could be reached")
+
+
+def _read_copy(folder: Path, files: tuple[tuple[str, str, str], ...], cache: Path, source: str) -> MnistData:
+    """Verify the ``.gz`` files, decompress them once into ``cache``, read them."""
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    verify_files(folder, files)
+    arrays = {}
+    for name, md5, role in files:
+        raw = _decompressed(folder / name, md5, cache)
+        reader = read_image_file if role.endswith("images") else read_label_file
+        arrays[role] = reader(str(raw)).numpy()
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.shape[1:] != (28, 28) or len(images) != len(labels):
+            raise MnistFileError(
+                f"MNIST {split} files in {_show(folder)} do not match: images {images.shape}, "
+                f"labels {labels.shape}; expected (N, 28, 28) images and N labels."
+            )
+    return MnistData(
+        train_images=arrays["train_images"].astype(np.uint8, copy=False),
+        train_labels=arrays["train_labels"].astype(np.int64, copy=False),
+        test_images=arrays["test_images"].astype(np.uint8, copy=False),
+        test_labels=arrays["test_labels"].astype(np.int64, copy=False),
+        source=source,
+    )
+
+
+def _decompressed(gz_path: Path, gz_md5: str, cache: Path) -> Path:
+    """Return the decompressed copy of a verified ``.gz`` file, making it if needed.
+
+    Beside each decompressed file lies ``<name>.md5`` holding its own md5 and the
+    md5 of the ``.gz`` it came from; both are checked, and a stale or damaged
+    copy is made again from the verified ``.gz``.
+    """
+    raw = cache / gz_path.name.removesuffix(".gz")
+    stamp = raw.with_name(raw.name + ".md5")
+    if raw.is_file() and stamp.is_file():
+        recorded = stamp.read_text().split()
+        if len(recorded) == 2 and recorded[1] == gz_md5 and md5sum(raw) == recorded[0]:
+            return raw
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=cache, prefix=".tmp-", delete=False) as tmp:
+        try:
+            with gzip.open(gz_path, "rb") as source:
+                shutil.copyfileobj(source, tmp)
+        except (OSError, EOFError) as error:
+            tmp.close()
+            os.unlink(tmp.name)
+            raise MnistFileError(f"Could not decompress {_show(gz_path)}: {error}") from error
+    os.replace(tmp.name, raw)
+    _write_atomically(stamp, f"{md5sum(raw)} {gz_md5}\n")
+    return raw
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write text to a temporary file beside ``path`` and rename it into place."""
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".tmp-", delete=False) as tmp:
+        tmp.write(text)
+    os.replace(tmp.name, path)
+
+
+def _show(path: Path) -> str:
+    """A path as a learner should see it: relative to the repository when inside it."""
+    try:
+        return str(path.resolve().relative_to(DATA_DIR.parent))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,40 @@
+"""Reading the course notebooks from tests: cells, setup cells and exercise solutions."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+
+_SOLUTION = re.compile(r"<details>.*?```python\n(.*?)```.*?</details>", re.DOTALL)
+
+
+def notebook_paths() -> list[Path]:
+    """Every lesson notebook, in course order."""
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def cells(notebook: str | Path) -> list[dict]:
+    """The cells of a notebook (by path, or by file name inside notebooks/)."""
+    path = Path(notebook)
+    if not path.is_absolute():
+        path = NOTEBOOKS / path
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def source(cell: dict) -> str:
+    """A cell's source as one string."""
+    text = cell["source"]
+    return text if isinstance(text, str) else "".join(text)
+
+
+def solutions(notebook: str | Path) -> list[str]:
+    """The Python code of every collapsed ``<details>`` solution, in notebook order."""
+    found = []
+    for cell in cells(notebook):
+        if cell["cell_type"] == "markdown":
+            found.extend(_SOLUTION.findall(source(cell)))
+    return found
