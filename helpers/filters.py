@@ -9,6 +9,8 @@ Everything here is vectorised: images are processed in chunks with PyTorch's
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -80,17 +82,27 @@ def correlate(images: np.ndarray, filters: np.ndarray) -> np.ndarray:
     """
     stack, single_image = _as_image_stack(images)
     kernels, single_filter = _as_filter_stack(filters)
-    dtype = torch.float64 if np.float64 in (stack.dtype, kernels.dtype) else torch.float32
-    weight = torch.from_numpy(np.ascontiguousarray(kernels)).to(dtype)[:, None]
-    pad = weight.shape[-1] // 2
-    out = np.empty((len(stack), len(kernels), *stack.shape[1:]), dtype=_numpy_dtype(dtype))
-    with torch.no_grad():
-        for start in range(0, len(stack), _CHUNK):
-            chunk = _to_float_tensor(stack[start : start + _CHUNK], dtype)[:, None]
-            out[start : start + _CHUNK] = F.conv2d(chunk, weight, padding=pad).numpy()
+    dtype = np.float64 if np.float64 in (stack.dtype, kernels.dtype) else np.float32
+    out = np.empty((len(stack), len(kernels), *stack.shape[1:]), dtype=dtype)
+    for start, responses in _response_chunks(stack, kernels):
+        out[start : start + len(responses)] = responses.numpy()
     if single_filter:
         out = out[:, 0]
     return out[0] if single_image else out
+
+
+def _response_chunks(stack: np.ndarray, kernels: np.ndarray) -> Iterator[tuple[int, torch.Tensor]]:
+    """Yield ``(start, responses)`` for chunks of a checked image stack, computed with conv2d.
+
+    The work is float64 when the images or the filters are, float32 otherwise.
+    """
+    dtype = torch.float64 if np.float64 in (stack.dtype, kernels.dtype) else torch.float32
+    weight = torch.from_numpy(np.array(kernels, dtype=_numpy_dtype(dtype)))[:, None]
+    pad = weight.shape[-1] // 2
+    with torch.no_grad():
+        for start in range(0, len(stack), _CHUNK):
+            chunk = _to_float_tensor(stack[start : start + _CHUNK], dtype)[:, None]
+            yield start, F.conv2d(chunk, weight, padding=pad)
 
 
 def convolve(images: np.ndarray, filters: np.ndarray) -> np.ndarray:
@@ -158,8 +170,9 @@ def fingerprints(images: np.ndarray, filters: np.ndarray | None = None, pool: in
     if height % pool or width % pool:
         raise ValueError(f"pool size {pool} must divide the image size evenly; got {height}x{width} images.")
     out = np.empty((len(stack), len(kernels), height // pool, width // pool), dtype=np.float32)
-    for start in range(0, len(stack), _CHUNK):
-        out[start : start + _CHUNK] = max_pool(correlate(stack[start : start + _CHUNK], kernels), pool)
+    for start, responses in _response_chunks(stack, kernels):
+        # Pooling in torch on the chunk: the same maxima as max_pool, without a numpy round trip.
+        out[start : start + len(responses)] = F.max_pool2d(responses, pool).numpy()
     return out[0] if single_image else out
 
 
@@ -268,7 +281,7 @@ def _as_filter_stack(filters: np.ndarray) -> tuple[np.ndarray, bool]:
 
 def _to_float_tensor(images: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
     """uint8 images scaled to [0, 1]; other numbers converted as they are."""
-    tensor = torch.from_numpy(np.ascontiguousarray(images)).to(dtype)
+    tensor = torch.from_numpy(np.array(images, dtype=_numpy_dtype(dtype)))
     return tensor / 255 if images.dtype == np.uint8 else tensor
 
 

@@ -1,0 +1,107 @@
+"""Environment check: the instructor's pre-flight before a live demo.
+
+Introduced in lesson 00. Run it in a notebook (``helpers.check.run_checks()``)
+or from a terminal::
+
+    python -m helpers.check
+
+It says which Python, PyTorch and torchvision are installed, which device the
+lessons will use, which copy of MNIST is in use and whether its files verify,
+and whether widgets can render. The exit code is 0 when everything needed works.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from dataclasses import dataclass
+
+__all__ = ["Check", "environment_checks", "run_checks"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the pre-flight: what was checked, whether it is fine, and what we saw."""
+
+    name: str
+    ok: bool
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{'OK ' if self.ok else 'FIX'}  {self.name:<12} {self.detail}"
+
+
+def _device_check() -> Check:
+    import torch
+
+    from helpers.training import pick_device
+
+    device = pick_device()
+    if device.type == "cuda":
+        return Check("device", True, f"GPU: {torch.cuda.get_device_name(device)} (lessons will use it)")
+    if device.type == "mps":
+        return Check("device", True, "Apple GPU (MPS) (lessons will use it)")
+    hint = ""
+    if "google.colab" in sys.modules:
+        hint = " In Colab choose Runtime > Change runtime type > T4 GPU, then run again."
+    return Check("device", True, f"CPU only: no GPU found; every lesson still runs, training is slower.{hint}")
+
+
+def _mnist_check() -> Check:
+    import contextlib
+    import io
+
+    from helpers.data import MnistFileError, load_mnist
+
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(said):
+            load_mnist()
+    except MnistFileError as error:
+        return Check("MNIST", False, str(error))
+    return Check("MNIST", True, said.getvalue().strip().removeprefix("MNIST "))
+
+
+def _widgets_check() -> Check:
+    try:
+        import ipywidgets
+    except ImportError:
+        return Check("widgets", False, "ipywidgets is not installed: sliders show as static figures only.")
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    where = "in this notebook" if shell is not None and "Kernel" in type(shell).__name__ else "in JupyterLab/Colab"
+    return Check("widgets", True, f"ipywidgets {ipywidgets.__version__}: sliders will render {where}.")
+
+
+def environment_checks() -> list[Check]:
+    """Run every check and return the results (nothing is printed)."""
+    import torch
+    import torchvision
+
+    checks = [
+        Check("Python", sys.version_info >= (3, 11), f"{platform.python_version()} (3.11 or newer needed)"),
+        Check("PyTorch", True, torch.__version__),
+        Check("torchvision", True, torchvision.__version__),
+        _device_check(),
+        _mnist_check(),
+        _widgets_check(),
+    ]
+    return checks
+
+
+def run_checks() -> bool:
+    """Print the pre-flight, one line per check; return True when all are fine."""
+    checks = environment_checks()
+    for check in checks:
+        print(check)
+    ready = all(check.ok for check in checks)
+    print("Ready." if ready else "Fix the lines marked FIX before the lesson.")
+    return ready
+
+
+if __name__ == "__main__":
+    sys.exit(0 if run_checks() else 1)
