@@ -11,10 +11,36 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["check"]
+__all__ = ["CheckResult", "check"]
 
 
-def check(name: str, answer: Any, is_right: Callable[[Any], bool], hint: str = "") -> bool:
+class CheckResult:
+    """The outcome of a self-check: truthy when the answer is right.
+
+    It shows nothing as a cell's last value (the check has already printed its
+    verdict), so a self-check cell displays one line, not an extra ``True``.
+    """
+
+    def __init__(self, passed: bool) -> None:
+        self.passed = passed
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __eq__(self, other: object) -> bool:
+        return bool(self) == other
+
+    def __hash__(self) -> int:
+        return hash(self.passed)
+
+    def __repr__(self) -> str:
+        return f"CheckResult(passed={self.passed})"
+
+    def _ipython_display_(self) -> None:
+        """Display nothing in a notebook."""
+
+
+def check(name: str, answer: Any, is_right: Callable[[Any], bool], hint: str = "") -> CheckResult:
     """Print whether an exercise's answer is right; return True when it is.
 
     Parameters
@@ -31,12 +57,13 @@ def check(name: str, answer: Any, is_right: Callable[[Any], bool], hint: str = "
 
     Returns
     -------
-    bool
-        True for a right answer, False otherwise (including "not done yet").
+    CheckResult
+        Truthy (and ``== True``) for a right answer, falsy otherwise, including
+        "not done yet". It displays nothing as a cell's last value.
     """
     if answer is ... or answer is None:
         print(f"⏳ {name}: not done yet: replace the ... with your answer, then run this cell again.")
-        return False
+        return CheckResult(False)
     try:
         right = bool(is_right(answer))
     except Exception as error:  # a malformed answer is a wrong answer, not a crash
@@ -45,4 +72,4 @@ def check(name: str, answer: Any, is_right: Callable[[Any], bool], hint: str = "
         print(f"✅ {name}: right, well done!")
     else:
         print(f"❌ {name}: not yet. {hint}".rstrip())
-    return right
+    return CheckResult(right)

@@ -36,7 +36,7 @@ def _as_numpy(x: Any) -> np.ndarray:
 
 
 def _grid(count: int, ncols: int | None, size: float) -> tuple[Figure, np.ndarray]:
-    ncols = min(count, ncols or 8)
+    ncols = min(count, ncols or 10)
     nrows = -(-count // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3), squeeze=False)
     for ax in axes.flat:
@@ -61,7 +61,7 @@ def show_images(
     titles : sequence, optional
         One title per image (labels, predictions, ...).
     ncols : int, optional
-        Images per row (default: up to 8).
+        Images per row (default: up to 10).
     size : float
         Inches per image.
     cmap : str
@@ -134,9 +134,7 @@ def show_signed(
     return fig
 
 
-def confusion_matrix(
-    true_labels: Any, predicted_labels: Any, labels: Sequence[int] | None = None
-) -> np.ndarray:
+def confusion_matrix(true_labels: Any, predicted_labels: Any, labels: Sequence[int] | None = None) -> np.ndarray:
     """Count how often each true label (row) was predicted as each label (column).
 
     Parameters
@@ -144,7 +142,8 @@ def confusion_matrix(
     true_labels, predicted_labels : array-like
         Same length.
     labels : sequence of int, optional
-        The labels, in row/column order; by default every label that appears.
+        The labels, in row/column order (any order, e.g. ``[8, 1]``); by
+        default every label that appears, sorted.
 
     Returns
     -------
@@ -161,15 +160,17 @@ def confusion_matrix(
     if labels is None:
         labels = np.unique(np.concatenate([true_labels, predicted_labels]))
     labels = np.asarray(labels)
-    if np.any(np.diff(labels) <= 0):
-        raise ValueError(f"labels must be sorted and distinct; got {labels.tolist()}.")
+    if len(np.unique(labels)) != len(labels):
+        raise ValueError(f"labels must be distinct; got {labels.tolist()}.")
+    order = np.argsort(labels)
+    sorted_labels = labels[order]
     indices = []
     for values in (true_labels, predicted_labels):
-        index = np.searchsorted(labels, values)
-        unknown = (index >= len(labels)) | (labels[np.minimum(index, len(labels) - 1)] != values)
+        position = np.minimum(np.searchsorted(sorted_labels, values), len(labels) - 1)
+        unknown = sorted_labels[position] != values
         if unknown.any():
             raise ValueError(f"label {values[unknown][0]} is not in labels={labels.tolist()}.")
-        indices.append(index)
+        indices.append(order[position])
     counts = np.zeros((len(labels), len(labels)), dtype=np.int64)
     np.add.at(counts, tuple(indices), 1)
     return counts
@@ -204,7 +205,7 @@ def slider_explorer(
     draw: Callable[..., None],
     static: Sequence[dict[str, Any]],
     *,
-    size: tuple[float, float] = (3.0, 3.0),
+    figsize: tuple[float, float] = (3.0, 3.0),
     **controls: Any,
 ) -> Any:
     """A static row of pictures, plus sliders to explore the same picture live.
@@ -219,7 +220,7 @@ def slider_explorer(
     static : sequence of dict
         The values for each picture of the static row, e.g.
         ``[{"size": 4}, {"size": 8}]``.
-    size : (float, float)
+    figsize : (float, float)
         Inches per picture.
     **controls
         ipywidgets ``interact`` abbreviations, e.g. ``size=(2, 28, 1)``.
@@ -228,7 +229,7 @@ def slider_explorer(
     -------
     The ipywidgets ``interactive`` object, or None without ipywidgets.
     """
-    fig, axes = plt.subplots(1, len(static), figsize=(size[0] * len(static), size[1]), squeeze=False)
+    fig, axes = plt.subplots(1, len(static), figsize=(figsize[0] * len(static), figsize[1]), squeeze=False)
     for ax, values in zip(axes.flat, static, strict=True):
         draw(ax, **values)
     fig.tight_layout()
@@ -239,7 +240,7 @@ def slider_explorer(
         return None
 
     def redraw(**values: Any) -> None:
-        _, ax = plt.subplots(figsize=size)
+        _, ax = plt.subplots(figsize=figsize)
         draw(ax, **values)
         plt.show()
 

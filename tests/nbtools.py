@@ -38,3 +38,32 @@ def solutions(notebook: str | Path) -> list[str]:
         if cell["cell_type"] == "markdown":
             found.extend(_SOLUTION.findall(source(cell)))
     return found
+
+
+def exercises(notebook: str | Path) -> list[dict[str, str]]:
+    """Each exercise's code, in notebook order: ``your_turn``, ``check`` and ``solution``.
+
+    An exercise is a code cell starting with ``# Your turn``, the self-check
+    code cell right after it, and the first collapsed solution after that.
+    """
+    found: list[dict[str, str]] = []
+    waiting_for = None
+    for cell in cells(notebook):
+        text = source(cell)
+        if cell["cell_type"] == "code" and text.startswith("# Your turn"):
+            found.append({"your_turn": text})
+            waiting_for = "check"
+        elif waiting_for == "check" and cell["cell_type"] == "code":
+            found[-1]["check"] = text
+            waiting_for = "solution"
+        elif waiting_for == "solution" and cell["cell_type"] == "markdown" and _SOLUTION.search(text):
+            found[-1]["solution"] = _SOLUTION.search(text).group(1)
+            waiting_for = None
+    return found
+
+
+def imports_namespace(notebook: str | Path) -> dict:
+    """A namespace holding what the notebook's import cell (the cell after the setup cell) imports."""
+    namespace: dict = {}
+    exec(source(cells(notebook)[2]), namespace)
+    return namespace

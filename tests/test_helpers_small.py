@@ -1,0 +1,69 @@
+"""helpers.exercises, helpers.plots and helpers.check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers.check import environment_checks, run_checks
+from helpers.exercises import CheckResult, check
+from helpers.plots import confusion_matrix, plot_confusion_matrix, show_images, show_signed, slider_explorer
+
+
+def test_check_right_wrong_undone_and_broken(capsys):
+    assert check("sum", 4, lambda a: a == 4) == True  # noqa: E712 - it compares like a bool
+    assert "✅ sum" in capsys.readouterr().out
+    assert not check("sum", 5, lambda a: a == 4, hint="2 + 2")
+    assert "❌ sum: not yet. 2 + 2" in capsys.readouterr().out
+    assert not check("sum", ..., lambda a: a == 4)
+    assert "⏳ sum: not done yet" in capsys.readouterr().out
+    assert not check("shape", np.zeros(3), lambda a: a.reshape(2, 2).sum() == 0)
+    assert "ValueError" in capsys.readouterr().out
+    assert repr(CheckResult(True)) == "CheckResult(passed=True)"
+
+
+def test_confusion_matrix_counts_in_the_given_order():
+    counts = confusion_matrix([8, 8, 1, 1, 1], [8, 1, 1, 1, 8], labels=[8, 1])
+    np.testing.assert_array_equal(counts, [[1, 1], [1, 2]])
+    np.testing.assert_array_equal(confusion_matrix([0, 2], [2, 2]), [[0, 1], [0, 1]])
+    with pytest.raises(ValueError, match=r"label 4 is not in labels=\[3, 5\]"):
+        confusion_matrix([3, 4], [3, 3], labels=[3, 5])
+    with pytest.raises(ValueError, match="same length; got 2 and 1"):
+        confusion_matrix([3, 4], [3])
+    with pytest.raises(ValueError, match="distinct"):
+        confusion_matrix([3], [3], labels=[3, 3])
+
+
+def test_signed_pictures_are_centred_on_zero():
+    fig = show_signed(np.array([[[-1.0, 3.0]], [[0.5, 0.0]]]), titles=["a", "b"], values=True)
+    image = fig.axes[0].images[0]
+    assert image.get_clim() == (-3.0, 3.0)
+    assert image.get_cmap().name == "RdBu_r"
+    with pytest.raises(ValueError, match=r"\(N, H, W\) or \(H, W\) arrays; got shape \(3,\)"):
+        show_signed(np.zeros(3))
+
+
+def test_show_images_and_confusion_plot():
+    fig = show_images(np.zeros((12, 28, 28), dtype=np.uint8), titles=list(range(12)), ncols=6)
+    assert sum(ax.has_data() for ax in fig.axes) == 12
+    ax = plot_confusion_matrix(np.array([[5, 1], [0, 7]]), [8, 1])
+    assert [t.get_text() for t in ax.texts] == ["5", "1", "0", "7"]
+
+
+def test_slider_explorer_draws_the_static_row():
+    seen = []
+
+    def draw(ax, size):
+        seen.append(size)
+        ax.plot([0, size])
+
+    widget = slider_explorer(draw, static=[{"size": 2}, {"size": 5}], size=(1, 9, 1))
+    assert seen[:2] == [2, 5]
+    assert widget is not None and widget.children[0].description == "size"
+
+
+def test_environment_check_passes_here(capsys):
+    names = [c.name for c in environment_checks()]
+    assert names == ["Python", "PyTorch", "torchvision", "device", "MNIST", "widgets"]
+    assert run_checks() is True
+    assert capsys.readouterr().out.strip().endswith("Ready.")
