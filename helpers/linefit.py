@@ -1,0 +1,178 @@
+"""Fitting a line by gradient descent: the two-parameter case of deep learning.
+
+Introduced in lesson 02 (``02_gradient_descent.ipynb``). A line
+``lin(a, b, x) = a * x + b`` is fitted to points by moving ``a`` and ``b``
+against the derivative of the mean squared error, computed three ways: by
+nudging (the spreadsheet idea), by calculus, and (in the notebook) by PyTorch's
+autograd.
+
+Everything works on numpy arrays; :func:`lin` and :func:`mse` also work on
+PyTorch tensors, so autograd can differentiate them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "descend",
+    "gradient",
+    "largest_stable_lr",
+    "lin",
+    "line_data",
+    "mse",
+    "nudge_gradient",
+]
+
+
+def lin(a: Any, b: Any, x: Any) -> Any:
+    """The line ``a * x + b``.
+
+    Works for numbers, numpy arrays and PyTorch tensors alike (so autograd can
+    differentiate it).
+    """
+    return a * x + b
+
+
+def line_data(
+    a: float = 3.0, b: float = 8.0, n: int = 30, *, seed: int = 42, noise: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points on the line ``a * x + b`` (plus optional noise), x uniform in [0, 1).
+
+    Parameters
+    ----------
+    a, b : float
+        The true slope and intercept (lesson 02: 3 and 8).
+    n : int
+        How many points.
+    seed : int
+        Seed for ``np.random.default_rng``: the same seed gives the same points.
+    noise : float
+        Standard deviation of Gaussian noise added to y (0: exactly on the line).
+
+    Returns
+    -------
+    x, y : np.ndarray
+        float64 arrays of shape ``(n,)``.
+    """
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive whole number of points; got {n!r}.")
+    if noise < 0:
+        raise ValueError(f"noise is a standard deviation, so it must be >= 0; got {noise}.")
+    rng = np.random.default_rng(seed)
+    x = rng.random(n)
+    y = lin(a, b, x)
+    if noise:
+        y = y + rng.normal(0.0, noise, size=n)
+    return x, y
+
+
+def _points(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Check and return x and y as float arrays of the same shape (n,)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.ndim != 1 or x.shape != y.shape or len(x) == 0:
+        raise ValueError(
+            f"x and y must be 1-D arrays of the same, non-zero length; got shapes {x.shape} and {y.shape}."
+        )
+    return x, y
+
+
+def mse(a: Any, b: Any, x: Any, y: Any) -> Any:
+    """Mean squared error of the line ``(a, b)`` on the points ``(x, y)``.
+
+    ``a`` and ``b`` may be numbers or arrays of the same shape (e.g. a grid
+    for a contour plot of the loss surface): the result then has that shape.
+    With PyTorch tensors for ``a`` and ``b`` the result is a tensor, so
+    ``.backward()`` gives the derivatives.
+    """
+    if hasattr(a, "detach") or hasattr(b, "detach"):  # PyTorch: keep it differentiable
+        import torch
+
+        x, y = (torch.as_tensor(np.asarray(v, dtype=float)) for v in _points(x, y))
+        return ((lin(a, b, x) - y) ** 2).mean()
+    x, y = _points(x, y)
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape; got {a.shape} and {b.shape}.")
+    errors = lin(a[..., None], b[..., None], x) - y
+    loss = (errors**2).mean(axis=-1)
+    return float(loss) if loss.ndim == 0 else loss
+
+
+def nudge_gradient(a: float, b: float, x: Any, y: Any, h: float = 0.01) -> tuple[float, float]:
+    """The derivatives of :func:`mse` by nudging: change one parameter by ``h``, see the loss change.
+
+    ``(mse(a + h, b) - mse(a, b)) / h`` for ``a``, likewise for ``b``: the
+    spreadsheet way. It approaches the calculus derivative as ``h`` shrinks.
+    """
+    if h == 0:
+        raise ValueError("h must be a small non-zero nudge such as 0.01; got 0.")
+    base = mse(a, b, x, y)
+    return (mse(a + h, b, x, y) - base) / h, (mse(a, b + h, x, y) - base) / h
+
+
+def gradient(a: float, b: float, x: Any, y: Any) -> tuple[float, float]:
+    """The derivatives of :func:`mse` by calculus.
+
+    With ``error = a * x + b - y``: ``d loss / d a = mean(2 * error * x)`` and
+    ``d loss / d b = mean(2 * error)``.
+    """
+    x, y = _points(x, y)
+    error = lin(a, b, x) - y
+    return float(np.mean(2 * error * x)), float(np.mean(2 * error))
+
+
+def descend(a: float, b: float, x: Any, y: Any, *, lr: float = 0.01, steps: int = 100) -> np.ndarray:
+    """Gradient descent on :func:`mse` from ``(a, b)``; returns the whole path.
+
+    Each step moves both parameters a little against their derivatives:
+    ``a -= lr * d loss / d a`` and ``b -= lr * d loss / d b``.
+
+    Parameters
+    ----------
+    a, b : float
+        Where to start.
+    x, y : array-like
+        The points.
+    lr : float
+        The learning rate: how big "a little" is.
+    steps : int
+        How many updates.
+
+    Returns
+    -------
+    np.ndarray
+        ``(steps + 1, 2)``: row ``i`` is ``(a, b)`` after ``i`` updates (row 0
+        is the start). A learning rate that is too large makes the values grow
+        without bound (they may reach ``inf`` or ``nan``; no warning is shown).
+    """
+    if not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"steps must be a whole number >= 0; got {steps!r}.")
+    if lr <= 0:
+        raise ValueError(f"the learning rate lr must be > 0; got {lr}.")
+    x, y = _points(x, y)
+    path = np.empty((steps + 1, 2))
+    path[0] = a, b
+    with np.errstate(over="ignore", invalid="ignore"):
+        for step in range(steps):
+            grad_a, grad_b = gradient(a, b, x, y)
+            a, b = a - lr * grad_a, b - lr * grad_b
+            path[step + 1] = a, b
+    return path
+
+
+def largest_stable_lr(x: Any) -> float:
+    """The largest learning rate for which gradient descent on :func:`mse` converges.
+
+    The mean squared error of a line is a bowl whose curvature along its
+    steepest direction is the largest eigenvalue ``s`` of
+    ``2 * [[mean(x**2), mean(x)], [mean(x), 1]]``; gradient descent converges
+    for learning rates below ``2 / s`` and diverges above it.
+    """
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 1 or len(x) == 0:
+        raise ValueError(f"x must be a 1-D array of points; got shape {x.shape}.")
+    hessian = 2 * np.array([[np.mean(x**2), np.mean(x)], [np.mean(x), 1.0]])
+    return float(2 / np.linalg.eigvalsh(hessian).max())

@@ -1,0 +1,99 @@
+"""helpers.linefit: lesson 02's line, loss, three derivatives and gradient descent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.linefit import descend, gradient, largest_stable_lr, lin, line_data, mse, nudge_gradient
+
+
+@pytest.fixture
+def points():
+    return line_data()
+
+
+def test_line_and_data(points):
+    assert lin(3, 8, 2) == 14
+    x, y = points
+    assert x.shape == y.shape == (30,)
+    assert x.min() >= 0 and x.max() < 1
+    np.testing.assert_allclose(y, 3 * x + 8)
+    np.testing.assert_array_equal(line_data()[0], x)  # seeded: the same points every time
+    assert not np.array_equal(line_data(seed=1)[0], x)
+    noisy = line_data(noise=0.5)[1]
+    assert 0.2 < np.std(noisy - y) < 0.8
+
+
+def test_bad_data_is_explained():
+    with pytest.raises(ValueError, match="positive whole number of points; got 0"):
+        line_data(n=0)
+    with pytest.raises(ValueError, match="must be >= 0; got -1"):
+        line_data(noise=-1)
+    with pytest.raises(ValueError, match=r"same, non-zero length; got shapes \(3,\) and \(2,\)"):
+        mse(1, 1, [1, 2, 3], [1, 2])
+
+
+def test_mse_by_hand_and_on_a_grid(points):
+    assert mse(1.0, 0.0, [0.0, 1.0], [1.0, 3.0]) == pytest.approx((1 + 4) / 2)
+    x, y = points
+    assert mse(3, 8, x, y) == pytest.approx(0)
+    a, b = np.meshgrid(np.linspace(-1, 5, 4), np.linspace(0, 10, 3))
+    grid = mse(a, b, x, y)
+    assert grid.shape == (3, 4)
+    assert grid[1, 2] == pytest.approx(mse(a[1, 2], b[1, 2], x, y))
+    with pytest.raises(ValueError, match="same shape"):
+        mse(np.zeros(2), np.zeros(3), x, y)
+
+
+def test_three_derivatives_agree(points):
+    x, y = points
+    calculus = gradient(-1, 1, x, y)
+    nudged = nudge_gradient(-1, 1, x, y)
+    np.testing.assert_allclose(nudged, calculus, atol=0.011)  # a nudge of 0.01 is off by about 0.01
+    np.testing.assert_allclose(nudge_gradient(-1, 1, x, y, h=1e-6), calculus, atol=1e-5)
+    a = torch.tensor(-1.0, dtype=torch.float64, requires_grad=True)
+    b = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    loss = mse(a, b, x, y)
+    loss.backward()
+    assert loss.item() == pytest.approx(mse(-1, 1, x, y))
+    np.testing.assert_allclose([a.grad.item(), b.grad.item()], calculus, rtol=1e-12)
+    with pytest.raises(ValueError, match="non-zero nudge"):
+        nudge_gradient(-1, 1, x, y, h=0)
+
+
+def test_gradient_of_one_point_by_hand():
+    # error = -1 * 0.5 + 1 - 9.5 = -9: d/da = 2 * -9 * 0.5, d/db = 2 * -9
+    assert gradient(-1, 1, [0.5], [9.5]) == pytest.approx((-9.0, -18.0))
+
+
+def test_descent_path(points):
+    x, y = points
+    path = descend(-1, 1, x, y, lr=0.01, steps=500)
+    assert path.shape == (501, 2)
+    np.testing.assert_array_equal(path[0], [-1, 1])
+    grad_a, grad_b = gradient(-1, 1, x, y)
+    np.testing.assert_allclose(path[1], [-1 - 0.01 * grad_a, 1 - 0.01 * grad_b])
+    losses = mse(path[:, 0], path[:, 1], x, y)
+    assert np.all(np.diff(losses) <= 1e-12)  # a small learning rate only ever goes down
+    np.testing.assert_allclose(path[-1], [3, 8], atol=0.1)
+    assert descend(-1, 1, x, y, steps=0).shape == (1, 2)
+
+
+def test_learning_rate_limit(points):
+    x, y = points
+    limit = largest_stable_lr(x)
+    assert 0.5 < limit < 1.0
+    below = descend(-1, 1, x, y, lr=0.97 * limit, steps=1000)[-1]
+    above = descend(-1, 1, x, y, lr=1.03 * limit, steps=1000)[-1]
+    assert mse(*below, x, y) < 1e-3
+    assert not mse(*above, x, y) < mse(-1, 1, x, y)  # diverged (possibly to inf)
+
+
+def test_descent_rejects_bad_settings(points):
+    x, y = points
+    with pytest.raises(ValueError, match="learning rate lr must be > 0; got 0"):
+        descend(-1, 1, x, y, lr=0)
+    with pytest.raises(ValueError, match="steps must be a whole number >= 0; got -5"):
+        descend(-1, 1, x, y, steps=-5)
