@@ -1,0 +1,348 @@
+"""helpers.training: device, seeds, model input, and lesson 05's fit/accuracy/predict/save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import helpers.training as training
+from helpers.data import load_mnist
+from helpers.models import mnist_cnn
+from helpers.training import (
+    DEFAULTS,
+    MNIST_MEAN,
+    MNIST_STD,
+    WeightsFileError,
+    accuracy,
+    fit,
+    load_weights,
+    pick_device,
+    predict,
+    probabilities,
+    save_weights,
+    seed_everything,
+    split_validation,
+    to_input,
+    trained_mnist_cnn,
+)
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_mnist()
+
+
+@pytest.fixture(scope="module")
+def small(mnist):
+    """384 training and 256 held-out images: enough to see learning in a second or two."""
+    return (mnist.train_images[:384], mnist.train_labels[:384]), (mnist.test_images[:256], mnist.test_labels[:256])
+
+
+QUICK = {"epochs": 2, "batch_size": 64, "progress": False}
+
+
+class Constant(nn.Module):
+    """A 'model' that always predicts the same class: its accuracy is easy to work out by hand."""
+
+    def __init__(self, label: int):
+        super().__init__()
+        self.label = label
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        logits = torch.zeros(len(x), 10, device=x.device) + self.dummy
+        logits[:, self.label] = 1.0
+        return logits
+
+
+# --- kept from lesson 03 -------------------------------------------------------------------
+
+
+def test_pick_device_is_a_device_and_cpu_here():
+    device = pick_device()
+    assert isinstance(device, torch.device)
+    if not torch.cuda.is_available():
+        assert device.type in ("cpu", "mps")
+
+
+def test_seed_everything_repeats_draws():
+    seed_everything(3)
+    a = (np.random.rand(), torch.rand(2))  # noqa: NPY002
+    seed_everything(3)
+    b = (np.random.rand(), torch.rand(2))  # noqa: NPY002
+    assert a[0] == b[0] and torch.equal(a[1], b[1])
+
+
+def test_to_input_scales_and_normalises():
+    images = np.array([[[0, 255]]], dtype=np.uint8).repeat(28, 1).repeat(14, 2)
+    x = to_input(images)
+    assert x.shape == (1, 1, 28, 28) and x.dtype == torch.float32
+    assert x.min().item() == pytest.approx(-MNIST_MEAN / MNIST_STD)
+    assert x.max().item() == pytest.approx((1 - MNIST_MEAN) / MNIST_STD)
+
+
+# --- fit -------------------------------------------------------------------------------------
+
+
+def test_fit_defaults_are_the_lessons_settings():
+    assert DEFAULTS == {
+        "epochs": 4,
+        "batch_size": 128,
+        "lr": 0.01,
+        "optimizer": "adamw",
+        "weight_decay": 1e-4,
+        "schedule": "onecycle",
+        "seed": 0,
+    }
+
+
+def test_fit_returns_one_row_per_epoch_and_learns(small):
+    (images, labels), valid = small
+    model = mnist_cnn()
+    before = accuracy(model, *valid)
+    history = fit(model, images, labels, valid=valid, **QUICK)
+    assert [row["epoch"] for row in history] == [1, 2]
+    for row in history:
+        assert {"epoch", "loss", "train_accuracy", "lr", "seconds", "valid_loss", "valid_accuracy"} <= row.keys()
+        assert 0 <= row["valid_accuracy"] <= 1
+    assert 0 < history[0]["seconds"] < history[1]["seconds"], "seconds are cumulative"
+    assert history[1]["loss"] < history[0]["loss"]
+    assert history[-1]["valid_accuracy"] == pytest.approx(accuracy(model, *valid))
+    assert accuracy(model, *valid) > max(before, 0.6)
+    assert history[-1]["lr"] < DEFAULTS["lr"] / 10, "one-cycle ends near zero"
+    assert not model.training, "fit leaves the model ready for evaluation"
+
+
+def test_fit_without_valid_has_no_valid_keys(small):
+    (images, labels), _ = small
+    history = fit(mnist_cnn(), images[:64], labels[:64], epochs=1, progress=False)
+    assert "valid_accuracy" not in history[0]
+
+
+def test_same_seed_same_weights_on_the_cpu(small):
+    (images, labels), _ = small
+    a, b = mnist_cnn(), mnist_cnn()
+    fit(a, images, labels, device="cpu", **QUICK)
+    fit(b, images, labels, device="cpu", **QUICK)
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(p, q), name
+    c = mnist_cnn()
+    fit(c, images, labels, device="cpu", seed=1, **QUICK)
+    assert not torch.equal(a.conv1.weight, c.conv1.weight)
+
+
+def test_fit_accepts_tensors_and_model_input(small):
+    (images, labels), _ = small
+    a, b = mnist_cnn(), mnist_cnn()
+    fit(a, images[:64], labels[:64], epochs=1, progress=False)
+    fit(b, to_input(images[:64]), torch.as_tensor(labels[:64]), epochs=1, progress=False)
+    assert torch.equal(a.conv1.weight, b.conv1.weight)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "schedule"), [("adam", "constant"), ("momentum", "onecycle"), ("sgd", "constant")]
+)
+def test_other_optimisers_and_schedules_run(small, optimizer, schedule):
+    (images, labels), _ = small
+    history = fit(
+        mnist_cnn(), images[:128], labels[:128], epochs=1, optimizer=optimizer, schedule=schedule, progress=False
+    )
+    assert np.isfinite(history[0]["loss"])
+    if schedule == "constant":
+        assert history[0]["lr"] == DEFAULTS["lr"]
+
+
+def test_amp_is_never_used_off_cuda(small):
+    (images, labels), _ = small
+    a, b = mnist_cnn(), mnist_cnn()
+    fit(a, images[:64], labels[:64], epochs=1, amp=True, device="cpu", progress=False)
+    fit(b, images[:64], labels[:64], epochs=1, amp=False, device="cpu", progress=False)
+    assert torch.equal(a.conv1.weight, b.conv1.weight)
+    assert a.conv1.weight.dtype == torch.float32
+
+
+def test_autocast_choice_on_cuda(monkeypatch):
+    assert not training._autocast(torch.device("cpu"), True)._enabled
+    assert not training._autocast(torch.device("cuda"), False)._enabled
+    for bf16, dtype in ((True, torch.bfloat16), (False, torch.float16)):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda bf16=bf16: bf16)
+        with pytest.warns(UserWarning) if not torch.cuda.is_available() else _nothing():
+            context = training._autocast(torch.device("cuda"), True)
+        assert context.fast_dtype == dtype
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args):
+        return False
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"labels": np.zeros(5, dtype=np.int64)}, ValueError, "got 64 images but 5 labels"),
+        ({"labels": np.zeros(64, dtype=np.float32)}, ValueError, "integer class numbers 0-9; got dtype"),
+        ({"labels": np.full(64, 10)}, ValueError, "must lie in 0-9; got values from 10 to 10"),
+        ({"images": np.zeros((64, 28, 28), dtype=np.float32)}, TypeError, "expects uint8 pixel values"),
+        ({"images": np.zeros((64, 32, 32), dtype=np.uint8)}, ValueError, r"expected 28x28 images.*\(64, 1, 32, 32\)"),
+        ({"optimizer": "adagrad"}, ValueError, "optimizer must be one of .*got 'adagrad'"),
+        ({"schedule": "cosine"}, ValueError, "schedule must be one of .*got 'cosine'"),
+        ({"epochs": 0}, ValueError, "epochs must be a whole number >= 1; got 0"),
+        ({"batch_size": 0}, ValueError, "batch_size must be a whole number >= 1; got 0"),
+        ({"lr": -1.0}, ValueError, "lr must be positive; got -1.0"),
+        ({"valid": (np.zeros((2, 28, 28), np.uint8),)}, ValueError, r"valid must be a pair \(images, labels\)"),
+        ({"model": "cnn"}, TypeError, "expects a torch.nn.Module as model; got str"),
+    ],
+)
+def test_fit_rejects_bad_input_clearly(small, kwargs, error, message):
+    (images, labels), _ = small
+    arguments = {"model": mnist_cnn(), "images": images[:64], "labels": labels[:64], **kwargs}
+    model, images, labels = arguments.pop("model"), arguments.pop("images"), arguments.pop("labels")
+    with pytest.raises(error, match=message):
+        fit(model, images, labels, progress=False, **arguments)
+
+
+# --- accuracy, predict, probabilities -------------------------------------------------------
+
+
+def test_accuracy_of_a_constant_model_is_that_labels_share(mnist):
+    labels = mnist.test_labels[:1000]
+    for label in (1, 7):
+        assert accuracy(Constant(label), mnist.test_images[:1000], labels) == pytest.approx(np.mean(labels == label))
+
+
+def test_predict_and_probabilities_agree(small, mnist):
+    model = mnist_cnn()
+    images = mnist.test_images[:3000]  # more than one evaluation batch
+    probs = probabilities(model, images)
+    assert probs.shape == (3000, 10) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(1), 1, rtol=1e-5)
+    predicted = predict(model, images)
+    assert predicted.shape == (3000,) and predicted.dtype == np.int64
+    np.testing.assert_array_equal(predicted, probs.argmax(1))
+    with torch.no_grad():
+        reference = torch.softmax(model.eval()(to_input(images[:10])), 1).numpy()
+    np.testing.assert_allclose(probs[:10], reference, rtol=1e-4, atol=1e-6)
+
+
+def test_evaluation_keeps_the_models_mode_and_needs_no_gradients(mnist):
+    model = mnist_cnn().train()
+    accuracy(model, mnist.test_images[:10], mnist.test_labels[:10])
+    assert model.training
+    running_mean = model.norm1.running_mean.clone()
+    predict(model, mnist.test_images[:10])
+    assert torch.equal(model.norm1.running_mean, running_mean), "evaluation must not update batch-norm statistics"
+
+
+def test_accuracy_rejects_mismatched_labels(mnist):
+    with pytest.raises(ValueError, match="got 10 images but 9 labels"):
+        accuracy(mnist_cnn(), mnist.test_images[:10], mnist.test_labels[:9])
+
+
+# --- split_validation -----------------------------------------------------------------------
+
+
+def test_split_validation_is_disjoint_complete_and_repeatable():
+    images = np.arange(100)[:, None, None].repeat(28, 1).repeat(28, 2).astype(np.uint8)
+    labels = np.arange(100) % 10
+    (ti, tl), (vi, vl) = split_validation(images, labels, valid_size=0.1)
+    assert len(vi) == 10 and len(ti) == 90
+    seen = np.concatenate([ti[:, 0, 0], vi[:, 0, 0]])
+    assert sorted(seen) == list(range(100))
+    np.testing.assert_array_equal(tl, ti[:, 0, 0] % 10)
+    (_, _), (again, _) = split_validation(images, labels, valid_size=0.1)
+    np.testing.assert_array_equal(vi, again)
+    (_, _), (other, _) = split_validation(images, labels, valid_size=10, seed=1)
+    assert not np.array_equal(vi, other)
+
+
+@pytest.mark.parametrize("size", [0, 100, 1.0, 0.0])
+def test_split_validation_rejects_empty_sides(size):
+    with pytest.raises(ValueError, match="must leave images on both sides"):
+        split_validation(np.zeros((100, 28, 28), np.uint8), np.zeros(100, np.int64), valid_size=size)
+
+
+# --- save and load --------------------------------------------------------------------------
+
+
+def test_saved_weights_reload_to_the_same_accuracy(tmp_path, small):
+    (images, labels), (valid_images, valid_labels) = small
+    model = mnist_cnn()
+    fit(model, images, labels, epochs=1, progress=False)
+    path = save_weights(model, tmp_path / "sub" / "model.pt")
+    assert path.is_file()
+    assert [p.name for p in path.parent.iterdir()] == ["model.pt"], "no temporary file left behind"
+    state = torch.load(path, weights_only=True)
+    assert all(t.device.type == "cpu" for t in state.values())
+    fresh = load_weights(mnist_cnn(seed=7), path)
+    for (name, p), q in zip(model.state_dict().items(), fresh.state_dict().values(), strict=True):
+        assert torch.equal(p.cpu(), q), name
+    assert accuracy(fresh, valid_images, valid_labels) == accuracy(model, valid_images, valid_labels)
+
+
+def test_missing_weights_file_says_what_to_do(tmp_path):
+    with pytest.raises(WeightsFileError, match="no saved weights at .*missing.pt: run lesson 05"):
+        load_weights(mnist_cnn(), tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("content", [b"", b"not a pytorch file at all", "truncated"])
+def test_corrupted_weights_file_is_reported(tmp_path, content):
+    path = tmp_path / "model.pt"
+    if content == "truncated":
+        save_weights(mnist_cnn(), path)
+        path.write_bytes(path.read_bytes()[:1000])
+    else:
+        path.write_bytes(content)
+    with pytest.raises(WeightsFileError, match="is not a readable weights file .*save the weights again"):
+        load_weights(mnist_cnn(), path)
+
+
+def test_weights_of_another_model_are_reported(tmp_path):
+    path = save_weights(nn.Linear(3, 2), tmp_path / "linear.pt")
+    with pytest.raises(WeightsFileError, match="do not fit this model"):
+        load_weights(mnist_cnn(), path)
+    torch.save([1, 2, 3], tmp_path / "list.pt")
+    with pytest.raises(WeightsFileError, match="holds a list, not a state_dict"):
+        load_weights(mnist_cnn(), tmp_path / "list.pt")
+
+
+def test_a_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
+    path = save_weights(mnist_cnn(), tmp_path / "model.pt")
+    old = path.read_bytes()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken)
+    with pytest.raises(OSError, match="disk full"):
+        save_weights(mnist_cnn(seed=3), path)
+    assert path.read_bytes() == old
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+# --- trained_mnist_cnn ----------------------------------------------------------------------
+
+
+class _Tiny:
+    """Stands in for load_mnist()'s result, with few images so that training takes a moment."""
+
+    def __init__(self, mnist, count=200):
+        self.train_images, self.train_labels = mnist.train_images[:count], mnist.train_labels[:count]
+
+
+def test_trained_mnist_cnn_trains_saves_then_loads(tmp_path, mnist):
+    path = tmp_path / "mnist_cnn.pt"
+    trained = trained_mnist_cnn(path, data=_Tiny(mnist), progress=False)
+    assert path.is_file() and not trained.training
+    # The lesson's recipe by hand gives the same weights.
+    (images, labels), valid = split_validation(mnist.train_images[:200], mnist.train_labels[:200])
+    by_hand = mnist_cnn()
+    fit(by_hand, images, labels, valid=valid, progress=False)
+    for (name, p), q in zip(trained.state_dict().items(), by_hand.state_dict().values(), strict=True):
+        assert torch.equal(p, q.cpu()), name
+    loaded = trained_mnist_cnn(path, data="not used when the file exists")
+    assert torch.equal(loaded.conv1.weight, trained.conv1.weight)
