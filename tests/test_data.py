@@ -128,7 +128,12 @@ def test_hanging_name_lookup_is_abandoned(data_root, monkeypatch):
     monkeypatch.delenv("MNIST_OFFLINE", raising=False)
     monkeypatch.setattr(data, "_download_failed", None)
     monkeypatch.setattr(data, "CONNECT_TIMEOUT", 0.2)
-    monkeypatch.setattr(data.socket, "create_connection", lambda *a, **k: time.sleep(30))
+
+    def hang(*args, **kwargs):
+        time.sleep(3)  # far longer than CONNECT_TIMEOUT; the probe thread is abandoned
+        raise OSError("name lookup timed out")
+
+    monkeypatch.setattr(data.socket, "create_connection", hang)
     start = time.perf_counter()
     assert load_mnist(data_root).source == "sample"
     assert time.perf_counter() - start < 3
