@@ -1,0 +1,15 @@
+"""The course's helper package: code the lessons use more than once, unit-tested.
+
+Each module says which lesson introduced it:
+
+- ``helpers.data`` (00): ``load_mnist``, full set or bundled sample, md5-verified.
+- ``helpers.check`` (00): the environment pre-flight, ``python -m helpers.check``.
+- ``helpers.filters`` (01): hand-made edge filters, correlation, max pooling, fingerprints.
+- ``helpers.plots`` (01): digits, signed filters, confusion matrices, sliders with a static fallback.
+- ``helpers.exercises`` (01): the exercises' self-checks.
+- ``helpers.linefit``, ``helpers.animation`` (02): fitting a line by gradient descent, animations.
+- ``helpers.learnable`` (03): the lesson-01 pipeline with learnable filters.
+- ``helpers.layers``, ``helpers.experiments`` (04): CNN layers in numpy; the sigmoid-vs-ReLU experiment.
+- ``helpers.models``, ``helpers.training`` (05): the lesson's CNN, a fast training loop, saved weights.
+- ``helpers.visualize`` (06): feature maps, top patches, optimised inputs, saliency.
+"""
