@@ -9,14 +9,23 @@ depends on them.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "gradient_norms", "numerical_gradient", "small_cnn", "train_steps"]
+__all__ = [
+    "ACTIVATIONS",
+    "draw_pipeline",
+    "gradient_norms",
+    "numerical_gradient",
+    "small_cnn",
+    "train_steps",
+]
 
 #: The activations :func:`small_cnn` can use, by name.
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -223,3 +232,39 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: flo
         flat[i] = original
         grad_flat[i] = (up - down) / (2 * eps)
     return grad
+
+
+def draw_pipeline(
+    blocks: Sequence[tuple[str, str]], stages: Sequence[tuple[str, int, int]] = (), *, width: float = 9.0
+) -> Figure:
+    """Draw a network as a row of labelled boxes joined by arrows, with brackets for its stages.
+
+    Parameters
+    ----------
+    blocks : list of (str, str)
+        ``(name, shape)`` for each box, left to right, e.g. ``("conv + ReLU", "8x28x28")``.
+    stages : list of (str, int, int)
+        ``(label, first, last)``: a bracket under boxes ``first..last`` (inclusive).
+    width : float
+        Figure width in inches.
+    """
+    if not blocks:
+        raise ValueError("draw_pipeline needs at least one (name, shape) block.")
+    for label, first, last in stages:
+        if not 0 <= first <= last < len(blocks):
+            raise ValueError(f"stage {label!r} must span boxes within 0..{len(blocks) - 1}; got {first}..{last}.")
+    fig, ax = plt.subplots(figsize=(width, 1.9))
+    ax.set_xlim(-0.1, len(blocks) - 0.1)
+    ax.set_ylim(-1.0, 1.0)
+    ax.set_axis_off()
+    for i, (name, shape) in enumerate(blocks):
+        ax.add_patch(plt.Rectangle((i, -0.1), 0.8, 0.9, facecolor="#e8eef7", edgecolor="#4a6fa5"))
+        ax.text(i + 0.4, 0.5, name, ha="center", va="center", fontsize=8)
+        ax.text(i + 0.4, 0.1, shape, ha="center", va="center", fontsize=7, color="#555555")
+        if i:
+            ax.annotate("", xy=(i, 0.35), xytext=(i - 0.2, 0.35), arrowprops={"arrowstyle": "->"})
+    for label, first, last in stages:
+        ax.plot([first, first, last + 0.8, last + 0.8], [-0.25, -0.35, -0.35, -0.25], color="black", lw=1)
+        ax.text((first + last + 0.8) / 2, -0.6, label, ha="center", va="center", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -85,3 +85,11 @@ def test_numerical_gradient_matches_calculus():
     grad = experiments.numerical_gradient(lambda a: float(np.sum(a**3)), x)
     np.testing.assert_allclose(grad, 3 * x**2, rtol=1e-6)
     assert x[0, 0] == 1.0  # not modified
+
+
+def test_draw_pipeline():
+    fig = experiments.draw_pipeline([("a", "1"), ("b", "2"), ("c", "3")], [("first", 0, 1), ("second", 2, 2)])
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert {"a", "b", "c", "first", "second"} <= set(texts)
+    with pytest.raises(ValueError, match=r"must span boxes within 0..2; got 1..3"):
+        experiments.draw_pipeline([("a", "1"), ("b", "2"), ("c", "3")], [("bad", 1, 3)])
