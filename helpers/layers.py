@@ -53,9 +53,7 @@ def _pair(value: int | tuple[int, int], name: str, minimum: int) -> tuple[int, i
     """An int or a pair of ints, as PyTorch accepts for sizes, strides and paddings."""
     pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= minimum for v in pair):
-        raise ValueError(
-            f"{name} must be an integer >= {minimum} or a pair of them (height, width); got {value!r}."
-        )
+        raise ValueError(f"{name} must be an integer >= {minimum} or a pair of them (height, width); got {value!r}.")
     return int(pair[0]), int(pair[1])
 
 
@@ -65,9 +63,7 @@ def _as_batch(x: np.ndarray, name: str) -> tuple[np.ndarray, bool]:
         return x[None], True
     if x.ndim == 4:
         return x, False
-    raise ValueError(
-        f"{name} expects images of shape (N, C, H, W) or (C, H, W), channels first; got shape {x.shape}."
-    )
+    raise ValueError(f"{name} expects images of shape (N, C, H, W) or (C, H, W), channels first; got shape {x.shape}.")
 
 
 def conv2d(
@@ -216,9 +212,7 @@ def flatten(x: np.ndarray, start_dim: int = 1) -> np.ndarray:
     """
     x = np.asarray(x)
     if not -max(x.ndim, 1) <= start_dim < max(x.ndim, 1):
-        raise ValueError(
-            f"flatten start_dim must be an axis of the input (shape {x.shape}); got {start_dim}."
-        )
+        raise ValueError(f"flatten start_dim must be an axis of the input (shape {x.shape}); got {start_dim}.")
     start_dim %= max(x.ndim, 1)
     return x.reshape(*x.shape[:start_dim], -1)
 
@@ -243,9 +237,7 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) ->
     x = _float_array(x, "linear input")
     weight = _float_array(weight, "linear weight")
     if weight.ndim != 2:
-        raise ValueError(
-            f"linear weight must have shape (out_features, in_features); got shape {weight.shape}."
-        )
+        raise ValueError(f"linear weight must have shape (out_features, in_features); got shape {weight.shape}.")
     if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
         raise ValueError(
             f"linear weight {weight.shape} expects inputs with {weight.shape[1]} features in the last axis; "
@@ -322,9 +314,7 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray, reduction: str = "mean
         )
     classes = logits.shape[-1]
     if labels.size and (labels.min() < 0 or labels.max() >= classes):
-        raise ValueError(
-            f"cross_entropy labels must lie in 0..{classes - 1}; got {labels.min()}..{labels.max()}."
-        )
+        raise ValueError(f"cross_entropy labels must lie in 0..{classes - 1}; got {labels.min()}..{labels.max()}.")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none'; got {reduction!r}.")
     log_p = log_softmax(logits)
