@@ -1,0 +1,377 @@
+"""Tests for helpers.visualize (lesson 06): feature maps, top patches, optimised inputs, saliency."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from helpers import visualize as V
+from helpers.data import load_mnist
+from helpers.models import mnist_cnn
+from helpers.training import fit, to_input
+
+
+class SmallCNN(nn.Module):
+    """Two 3x3 conv layers with max-pooling, written with functional calls (no pooling modules)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 16, 3, padding=1)
+        self.fc = nn.Linear(16 * 7 * 7, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return self.fc(x.flatten(1))
+
+
+def sequential_cnn() -> nn.Module:
+    """The same kind of model as an nn.Sequential, with in-place ReLUs and a strided, unpadded conv."""
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 5, stride=2),
+        nn.ReLU(inplace=True),
+        nn.Flatten(),
+        nn.Linear(6 * 5 * 5, 10),
+    )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """These tests push tiny batches through a small model: one thread is faster than several
+    (and far faster when other processes share the cores). Restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    return load_mnist()
+
+
+@pytest.fixture(scope="session")
+def trained(mnist):
+    """The lesson's CNN trained briefly (one epoch on 3,000 images, a few seconds): meaningful channels."""
+    model = mnist_cnn()
+    fit(model, mnist.train_images[:3000], mnist.train_labels[:3000], epochs=1, progress=False, device="cpu")
+    model.zero_grad(set_to_none=True)
+    return model.eval()
+
+
+def all_activations(model, layer, images):
+    """Reference: the layer's whole output, computed by running the Sequential's layers up to it by hand."""
+    x = to_input(images)
+    with torch.no_grad():
+        for name, module in model.named_children():
+            x = module(x)
+            if name == layer:
+                return x
+    raise KeyError(layer)
+
+
+# --- layers and receptive fields -------------------------------------------------------------
+
+
+def test_conv_layers_in_order():
+    assert V.conv_layers(mnist_cnn()) == ["conv1", "conv2", "conv3"]
+    assert V.conv_layers(SmallCNN()) == ["conv1", "conv2"]
+    assert V.conv_layers(sequential_cnn()) == ["0", "3"]
+
+
+def test_unknown_layer_names_the_choices():
+    with pytest.raises(KeyError, match=r"got 'conv9'.*'conv1', 'conv2', 'fc'"):
+        V.top_patches(SmallCNN(), "conv9", np.zeros((3, 28, 28), np.uint8), 0)
+
+
+@pytest.mark.parametrize(
+    ("make", "layer", "expected"),
+    [
+        (SmallCNN, "conv1", (3, 1, -1)),  # 3x3, padding 1
+        (SmallCNN, "conv2", (8, 2, -3)),  # + 2x2 pool, then 3x3 padding 1: rows 2i-3 .. 2i+4
+        (sequential_cnn, "0", (3, 1, -1)),
+        (sequential_cnn, "3", (12, 4, -1)),  # 5x5 stride 2 after the pool: rows 4i-1 .. 4i+10
+        (mnist_cnn, "conv3", (18, 4, -7)),  # 8x8 at stride 2, pooled to 10 at stride 4, + 3x3: 10 + 2 * 4
+    ],
+)
+def test_receptive_field_matches_the_architecture(make, layer, expected):
+    torch.manual_seed(0)
+    assert V.receptive_field(make(), layer) == expected
+
+
+def test_receptive_field_of_a_layer_with_zero_weights():
+    """Measured on random weights: a trained weight that is exactly 0 does not shrink the field."""
+    model = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1, bias=False))
+    with torch.no_grad():
+        model[0].weight.zero_()
+    assert V.receptive_field(model, "0") == (3, 1, -1)
+    with pytest.raises(ValueError, match="not the model's output"):
+        V.receptive_field(model, "")
+
+
+# --- feature maps ----------------------------------------------------------------------------
+
+
+def test_feature_maps_are_conv_outputs_before_relu(trained, mnist):
+    maps = V.feature_maps(trained, mnist.test_images[0])
+    assert list(maps) == ["conv1", "conv2", "conv3"]
+    assert [tuple(m.shape) for m in maps.values()] == [(16, 28, 28), (32, 14, 14), (64, 7, 7)]
+    for layer in maps:
+        expected = all_activations(trained, layer, mnist.test_images[:1])[0]
+        torch.testing.assert_close(maps[layer], expected)
+    assert (maps["conv2"] < 0).any(), "a conv output before its ReLU has negative values"
+
+
+def test_feature_maps_survive_in_place_relu(mnist):
+    torch.manual_seed(0)
+    model = sequential_cnn().eval()
+    maps = V.feature_maps(model, to_input(mnist.test_images[:1]))
+    with torch.no_grad():
+        expected = model[0](to_input(mnist.test_images[:1]))[0]
+    torch.testing.assert_close(maps["0"], expected)
+    assert (maps["0"] < 0).any()
+
+
+def test_feature_maps_wants_one_image(trained, mnist):
+    with pytest.raises(ValueError, match="expected one image; got 2"):
+        V.feature_maps(trained, mnist.test_images[:2])
+    with pytest.raises(ValueError, match=r"got a float tensor of shape \(2, 28, 28\)"):
+        V.feature_maps(trained, torch.zeros(2, 28, 28))
+
+
+# --- top patches -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layer", ["conv1", "conv3"])
+@pytest.mark.parametrize("one_per_image", [True, False])
+def test_top_units_agree_with_brute_force(trained, mnist, layer, one_per_image):
+    images = mnist.test_images[:700]
+    channel, k = 3, 9
+    index, rows, cols, values = V.top_units(
+        trained, layer, images, channel, k, one_per_image=one_per_image, batch_size=256
+    )
+    maps = all_activations(trained, layer, images)[:, channel].numpy()
+    if one_per_image:
+        best = maps.reshape(len(maps), -1).max(axis=1)
+        expected = np.sort(best)[::-1][:k]
+        assert len(set(index.tolist())) == k, "one patch per image"
+    else:
+        expected = np.sort(maps.ravel())[::-1][:k]
+    np.testing.assert_allclose(values, expected, rtol=1e-5)
+    assert np.all(np.diff(values) <= 0), "strongest first"
+    np.testing.assert_allclose(maps[index, rows, cols], values, rtol=1e-5)
+
+
+def test_top_units_of_several_channels_at_once(trained, mnist):
+    images = mnist.test_images[:500]
+    together = V.top_units(trained, "conv2", images, [5, 1], k=4, batch_size=128)
+    assert all(a.shape == (2, 4) for a in together)
+    for row, channel in enumerate([5, 1]):
+        alone = V.top_units(trained, "conv2", images, channel, k=4)
+        for a, b in zip(together, alone, strict=True):
+            np.testing.assert_allclose(a[row], b, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("layer", "size"), [("conv1", 3), ("conv2", 8), ("conv3", 18)])
+def test_top_patches_are_the_receptive_fields(trained, mnist, layer, size):
+    images = mnist.test_images[:500]
+    crops, values = V.top_patches(trained, layer, images, 5, k=9)
+    assert crops.shape == (9, size, size) and crops.dtype == np.uint8
+    assert np.all(np.diff(values) <= 0), "strongest first"
+    index, rows, cols, _ = V.top_units(trained, layer, images, 5, k=9)
+    _, stride, offset = V.receptive_field(trained, layer)
+    padded = np.pad(images, ((0, 0), (size, size), (size, size)))
+    for crop, i, r, c in zip(crops, index, rows, cols, strict=True):
+        top, left = r * stride + offset + size, c * stride + offset + size
+        np.testing.assert_array_equal(crop, padded[i, top : top + size, left : left + size])
+    several, several_values = V.top_patches(trained, layer, images, [5, 0], k=9)
+    assert several.shape == (2, 9, size, size)
+    np.testing.assert_array_equal(several[0], crops)
+    np.testing.assert_allclose(several_values[0], values, rtol=1e-5)
+
+
+def test_top_patch_crops_are_zero_padded_at_the_border():
+    # One channel that looks only at the bottom-right pixel of its 3x3 window: unit (0, 0) sees
+    # pixel (1, 1), so lighting that pixel makes unit (0, 0) the best; its crop hangs over the border.
+    model = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1, bias=False))
+    with torch.no_grad():
+        model[0].weight.zero_()
+        model[0].weight[0, 0, 2, 2] = 1.0
+    images = np.zeros((2, 28, 28), np.uint8)
+    images[1, 1, 1] = 255
+    images[1, 0, 0] = 7  # inside the crop, too
+    crops, values = V.top_patches(model, "0", images, 0, k=1)
+    expected = np.zeros((3, 3), np.uint8)
+    expected[2, 2] = 255
+    expected[1, 1] = 7
+    assert values[0] > 0
+    np.testing.assert_array_equal(crops[0], expected)
+
+
+def test_top_patches_errors(trained, mnist):
+    with pytest.raises(ValueError, match=r"channel must be between 0 and 15 for layer 'conv1'; got 16"):
+        V.top_patches(trained, "conv1", mnist.test_images[:10], 16)
+    with pytest.raises(ValueError, match=r"k must be between 1 and the number of images \(10\); got 11"):
+        V.top_patches(trained, "conv1", mnist.test_images[:10], 0, k=11)
+    with pytest.raises(TypeError, match="uint8"):
+        V.top_patches(trained, "conv1", mnist.test_images[:10].astype(np.int32), 0)
+    with pytest.raises(ValueError, match="non-empty sequence of ints; got \\[\\]"):
+        V.top_patches(trained, "conv1", mnist.test_images[:10], [])
+
+
+# --- optimised inputs ------------------------------------------------------------------------
+
+
+def test_optimised_input_beats_real_digits_blank_and_noise(trained, mnist):
+    """The acceptance check: on the last conv layer (before its ReLU), for several channels."""
+    layer = V.conv_layers(trained)[-1]
+    rng = np.random.default_rng(0)
+    blank = np.zeros((1, 28, 28), np.uint8)
+    noise = rng.integers(0, 256, (20, 28, 28), dtype=np.uint8)
+    real_digits = mnist.test_images[:2000]
+    channels = [0, 1, 2, 3]
+    optimised = V.maximize_activation(trained, layer, channels)
+    assert optimised.shape == (len(channels), 1, 28, 28)
+    for channel, x in zip(channels, optimised, strict=True):
+        real = V.channel_activation(trained, layer, real_digits, channel, reduce="mean")
+        others = V.channel_activation(trained, layer, np.concatenate([blank, noise]), channel, reduce="mean")
+        best = max(real.max(), others.max())
+        reached = V.channel_activation(trained, layer, x[None], channel, reduce="mean")[0]
+        assert reached > best + 0.5 * (real.max() - real.min()), (channel, reached, best)
+
+
+def test_maximize_activation_is_repeatable_and_a_real_picture(trained):
+    low, high = V.pixel_range()
+    first = V.maximize_activation(trained, "conv1", 2, steps=20)
+    again = V.maximize_activation(trained, "conv1", 2, steps=20)
+    assert first.shape == (1, 28, 28)
+    torch.testing.assert_close(first, again)
+    assert first.min() >= low - 1e-6 and first.max() <= high + 1e-6
+    other_seed = V.maximize_activation(trained, "conv1", 2, steps=20, seed=1)
+    assert not torch.equal(first, other_seed)
+
+
+def test_maximize_class_logit(trained):
+    """For the output layer the logit of the class rises well above where it started."""
+    start = V.maximize_activation(trained, "", [0, 7], steps=1, lr=0.0)
+    optimised = V.maximize_activation(trained, "", [0, 7])
+    with torch.no_grad():
+        before, after = trained(start), trained(optimised)
+    assert after[0, 0] > before[0, 0] + 5 and after[1, 7] > before[1, 7] + 5
+    assert after.argmax(dim=1).tolist() == [0, 7]
+
+
+def test_maximize_leaves_the_model_alone(trained):
+    trained.train()
+    weights = trained.conv1.weight.clone()
+    try:
+        V.maximize_activation(trained, "conv2", 0, steps=5)
+        assert trained.training, "the model's mode is restored"
+        torch.testing.assert_close(trained.conv1.weight, weights)
+        assert trained.conv1.weight.grad is None
+    finally:
+        trained.eval()
+
+
+def test_maximize_errors(trained):
+    with pytest.raises(ValueError, match=r"channel must be between 0 and 9 for layer ''; got 10"):
+        V.maximize_activation(trained, "", 10, steps=1)
+    with pytest.raises(ValueError, match="steps must be at least 1; got 0"):
+        V.maximize_activation(trained, "conv1", 0, steps=0)
+    with pytest.raises(ValueError, match="reduce must be 'mean', 'max' or 'centre'; got 'median'"):
+        V.maximize_activation(trained, "conv1", 0, steps=1, objective="median")
+
+
+def test_channel_activation_reductions(trained, mnist):
+    images = mnist.test_images[:50]
+    maps = all_activations(trained, "conv2", images)[:, 4]
+    np.testing.assert_allclose(
+        V.channel_activation(trained, "conv2", images, 4), maps.flatten(1).amax(1).numpy(), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        V.channel_activation(trained, "conv2", images, 4, reduce="mean"),
+        maps.flatten(1).mean(1).numpy(),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    with torch.no_grad():
+        logits = trained(to_input(images))[:, 3].numpy()
+    np.testing.assert_allclose(V.channel_activation(trained, "", images, 3), logits, rtol=1e-5)
+
+
+# --- saliency --------------------------------------------------------------------------------
+
+
+def test_saliency_shape_sign_and_default_target(trained, mnist):
+    image = mnist.test_images[0]
+    result = V.saliency(trained, image)
+    assert result.shape == (28, 28) and result.dtype == np.float32
+    assert (result >= 0).all() and result.max() > 0
+    x = to_input(image).requires_grad_(True)
+    logits = trained(x)
+    logits[0, logits.argmax()].backward()
+    np.testing.assert_allclose(result, x.grad[0, 0].abs().numpy(), rtol=1e-5)
+    batch = V.saliency(trained, mnist.test_images[:3], target=[1, 2, 3])
+    assert batch.shape == (3, 28, 28)
+    np.testing.assert_allclose(batch[1], V.saliency(trained, mnist.test_images[1], target=2), rtol=1e-4, atol=1e-7)
+
+
+def test_smoothgrad_averages_noisy_copies(trained, mnist):
+    image = mnist.test_images[4]
+    smooth = V.saliency(trained, image, target=4, samples=8, noise=0.3)
+    assert smooth.shape == (28, 28) and (smooth >= 0).all()
+    np.testing.assert_array_equal(smooth, V.saliency(trained, image, target=4, samples=8, noise=0.3))
+    assert not np.allclose(smooth, V.saliency(trained, image, target=4)), "noise changes the map"
+    np.testing.assert_allclose(
+        V.saliency(trained, image, target=4, samples=3, noise=0.0), V.saliency(trained, image, target=4), rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="samples must be >= 1 and noise >= 0; got samples=0"):
+        V.saliency(trained, image, samples=0)
+
+
+def test_saliency_of_a_linear_model_is_its_weights():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    image = np.full((28, 28), 128, np.uint8)
+    expected = model[1].weight[4].detach().abs().reshape(28, 28).numpy()
+    np.testing.assert_allclose(V.saliency(model, image, target=4), expected, rtol=1e-6)
+    # the gradient of a linear model is the same everywhere, so SmoothGrad changes nothing
+    np.testing.assert_allclose(V.saliency(model, image, target=4, samples=5, noise=1.0), expected, rtol=1e-5)
+
+
+def test_saliency_errors(trained, mnist):
+    with pytest.raises(ValueError, match=r"target must be a class between 0 and 9; got 12"):
+        V.saliency(trained, mnist.test_images[0], target=12)
+    with pytest.raises(ValueError, match=r"one per image \(3\); got 2"):
+        V.saliency(trained, mnist.test_images[:3], target=[1, 2])
+
+
+# --- similarity and pictures -----------------------------------------------------------------
+
+
+def test_cosine_similarity():
+    filters = np.array([[[1.0, 0], [0, 0]], [[1.0, 1], [0, 0]]])
+    similarity = V.cosine_similarity(filters, -2 * filters)
+    np.testing.assert_allclose(similarity, [[-1, -1 / np.sqrt(2)], [-1 / np.sqrt(2), -1]])
+    with pytest.raises(ValueError, match=r"same shape; got \(2, 2\) and \(3, 3\)"):
+        V.cosine_similarity(filters, np.zeros((1, 3, 3)))
+
+
+def test_pixels_round_trip(mnist):
+    pixels = V.to_pixels(to_input(mnist.test_images[:2]))
+    np.testing.assert_allclose(pixels[:, 0] * 255, mnist.test_images[:2], atol=1e-3)
+
+
+def test_pictures(trained, mnist):
+    crops, _ = V.top_patches(trained, "conv2", mnist.test_images[:100], 0, k=4)
+    fig = V.show_patches([crops, crops], ["a", "b"])
+    assert len(fig.axes) == 8
+    fig = V.show_feature_maps(V.feature_maps(trained, mnist.test_images[0]), channels=6)
+    assert len(fig.axes) == 3 * 6
+    with pytest.raises(ValueError, match=r"list of \(k, s, s\) crops"):
+        V.show_patches([np.zeros((3, 3))])
