@@ -1,1 +1,1 @@
-"""Benchmarks: each compares the course code with a baseline measured in the same run."""
+"""Benchmarks for the course's helpers (run them as modules: ``python -m benchmarks.bench_training``)."""

@@ -9,7 +9,9 @@ Why ``fit`` is fast (lesson 05 measures each choice):
 * the whole dataset is converted once (``to_input``) and kept on the device as
   one tensor; a minibatch is picked by indexing it with a shuffled list of
   positions, so there is no per-image Python work, DataLoader or transform;
-* a small model sized for MNIST (``helpers.models.mnist_cnn``);
+* a small model sized for MNIST (``helpers.models.mnist_cnn``), its
+  activations stored "channels last" (on the CPU and CUDA), which makes
+  PyTorch's convolution and pooling kernels faster;
 * AdamW with a one-cycle learning-rate schedule, so a few epochs are enough;
 * evaluation in large batches under ``torch.inference_mode()``;
 * on CUDA only: mixed precision (bfloat16, or float16 with loss scaling on
@@ -206,6 +208,7 @@ def fit(
     seed: int | None = DEFAULTS["seed"],
     device: torch.device | str | None = None,
     amp: bool | None = None,
+    channels_last: bool | None = None,
     progress: bool = True,
 ) -> list[dict]:
     """Train ``model`` in place on labelled images; return one summary per epoch.
@@ -247,6 +250,11 @@ def fit(
     amp : bool, optional
         Mixed precision; by default on for CUDA and off elsewhere (it is never
         used on the CPU or MPS).
+    channels_last : bool, optional
+        Store the model's 4-D weights, and so its activations, channels last
+        (``torch.channels_last``); by default on for the CPU and CUDA, where it
+        is faster (about 1.5-1.8x per training step for ``mnist_cnn`` on a
+        CPU), and off elsewhere. Only the rounding of some sums changes.
     progress : bool
         Show a ``tqdm`` progress bar.
 
@@ -285,6 +293,8 @@ def fit(
         valid_y = _labels_tensor(valid[1], len(valid_x), device)
 
     model.to(device)
+    if channels_last if channels_last is not None else device.type in ("cpu", "cuda"):
+        model.to(memory_format=torch.channels_last)
     opt = _make_optimizer(model, optimizer, lr, weight_decay)
     steps_per_epoch = math.ceil(len(x) / batch_size)
     if schedule == "onecycle":
