@@ -254,7 +254,9 @@ def fit(
         Store the model's 4-D weights, and so its activations, channels last
         (``torch.channels_last``); by default on for the CPU and CUDA, where it
         is faster (about 1.5-1.8x per training step for ``mnist_cnn`` on a
-        CPU), and off elsewhere. Only the rounding of some sums changes.
+        CPU), and off elsewhere. Only rounding (and which of several equal
+        values a max-pool picks) changes; the model is handed back in the
+        usual (contiguous) layout.
     progress : bool
         Show a ``tqdm`` progress bar.
 
@@ -293,7 +295,8 @@ def fit(
         valid_y = _labels_tensor(valid[1], len(valid_x), device)
 
     model.to(device)
-    if channels_last if channels_last is not None else device.type in ("cpu", "cuda"):
+    use_channels_last = channels_last if channels_last is not None else device.type in ("cpu", "cuda")
+    if use_channels_last:
         model.to(memory_format=torch.channels_last)
     opt = _make_optimizer(model, optimizer, lr, weight_decay)
     steps_per_epoch = math.ceil(len(x) / batch_size)
@@ -356,6 +359,8 @@ def fit(
     finally:
         bar.close()
         torch.backends.cudnn.benchmark = previous_benchmark
+        if use_channels_last:  # hand the model back in the usual layout
+            model.to(memory_format=torch.contiguous_format)
         model.eval()
     return history
 

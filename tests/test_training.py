@@ -113,6 +113,23 @@ def test_fit_returns_one_row_per_epoch_and_learns(small):
     assert accuracy(model, *valid) > max(before, 0.6)
     assert history[-1]["lr"] < DEFAULTS["lr"] / 10, "one-cycle ends near zero"
     assert not model.training, "fit leaves the model ready for evaluation"
+    assert all(p.is_contiguous() for p in model.parameters()), "and in the usual memory layout"
+
+
+def test_channels_last_changes_rounding_only(small):
+    (images, labels), valid = small
+    a, b = mnist_cnn(), mnist_cnn()
+    one_step = {"epochs": 1, "batch_size": 64, "optimizer": "sgd", "schedule": "constant", "progress": False}
+    fit(a, images[:64], labels[:64], channels_last=True, device="cpu", **one_step)
+    fit(b, images[:64], labels[:64], channels_last=False, device="cpu", **one_step)
+    assert not torch.equal(a.conv1.weight, mnist_cnn().conv1.weight), "a step was taken"
+    start = mnist_cnn().state_dict()
+    for name, p in a.state_dict().items():
+        if p.is_floating_point():
+            step = (b.state_dict()[name] - start[name]).abs().max()
+            # Max-pool may pick another of several equal values, so not exactly equal; but close.
+            assert (p - b.state_dict()[name]).abs().max() <= 0.05 * step + 1e-7, name
+    torch.testing.assert_close(a(to_input(valid[0])), b(to_input(valid[0])), rtol=1e-3, atol=1e-3)
 
 
 def test_fit_without_valid_has_no_valid_keys(small):
