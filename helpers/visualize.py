@@ -146,6 +146,27 @@ class _Eval:
         self.model.train(self.was_training)
 
 
+class _OneThread:
+    """Run small CPU work on one thread, then restore the thread count.
+
+    Gradient ascent pushes a handful of 28x28 images through the model
+    hundreds of times; for operations that small, waking other threads costs
+    more than it saves (many times more when other programs share the cores).
+    """
+
+    def __init__(self, device: torch.device):
+        self.active = device.type == "cpu"
+
+    def __enter__(self) -> None:
+        if self.active:
+            self.threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.active:
+            torch.set_num_threads(self.threads)
+
+
 def _activation(model: nn.Module, layer: str, x: torch.Tensor) -> torch.Tensor:
     """The layer's output for the model input ``x`` (the pass ends right after the layer)."""
     stop = layer != ""
@@ -362,32 +383,48 @@ def top_patches(
 
 
 def channel_activation(
-    model: nn.Module, layer: str, images: Any, channel: int, *, reduce: str = "max", batch_size: int = _BATCH
+    model: nn.Module,
+    layer: str,
+    images: Any,
+    channel: int | Sequence[int],
+    *,
+    reduce: str = "max",
+    batch_size: int = _BATCH,
 ) -> np.ndarray:
-    """How strongly each image excites one channel of a layer.
+    """How strongly each image excites a channel of a layer.
 
     Parameters
     ----------
+    model, layer
+        The model and a name from its ``named_modules()`` (``""``: the logits).
+    images : array or tensor
+        uint8 ``(N, 28, 28)`` or model inputs ``(N, 1, 28, 28)``.
+    channel : int or sequence of int
+        The channel (or class), or several, measured in the same pass.
     reduce : str
         ``"max"``: the channel's strongest unit (the position that
         :func:`top_units` would pick); ``"mean"``: its mean over all
-        positions; ``"centre"``: the unit at the centre of the map. For the
-        model's output (``layer=""``) it is simply the class logit
-        ``channel``.
+        positions (what :func:`maximize_activation` maximises by default);
+        ``"centre"``: the unit at the centre of the map. For the model's
+        output (``layer=""``) it is simply the class logit ``channel``.
 
     Returns
     -------
     np.ndarray
-        float32 ``(N,)``.
+        float32 ``(N,)`` for one channel, ``(N, C)`` for C channels.
     """
+    _module(model, layer)
+    channels = _channel_list(channel)
     device = _device(model)
     values = []
     with _Eval(model), torch.no_grad():
         for start in range(0, len(images), batch_size):
             out = _activation(model, layer, _inputs(images[start : start + batch_size], device))
-            _check_channels([channel], out.shape[1], layer)
-            values.append(_objective(out, channel, reduce).float().cpu())
-    return torch.cat(values).numpy()
+            _check_channels(channels, out.shape[1], layer)
+            scores = [_objective(out, c, reduce).float().cpu() for c in channels]
+            values.append(torch.stack(scores, dim=1))
+    result = torch.cat(values).numpy()
+    return result[:, 0] if np.isscalar(channel) else result
 
 
 def _objective(out: torch.Tensor, channel: torch.Tensor | int, reduce: str = "mean") -> torch.Tensor:
@@ -490,7 +527,7 @@ def maximize_activation(
     shifts = torch.randint(-jitter, jitter + 1, (steps, 2), generator=generator).tolist()
     x = start.clamp(low, high).to(device).requires_grad_(True)
     optimiser = torch.optim.Adam([x], lr=lr)
-    with _Eval(model), torch.enable_grad():
+    with _Eval(model), torch.enable_grad(), _OneThread(device):
         with torch.no_grad():
             out = _activation(model, layer, x)
         if out.ndim not in (2, 4) or int(channels.max()) >= out.shape[1] or int(channels.min()) < 0:

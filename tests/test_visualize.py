@@ -300,8 +300,12 @@ def test_channel_activation_reductions(trained, mnist):
         atol=1e-6,
     )
     with torch.no_grad():
-        logits = trained(to_input(images))[:, 3].numpy()
-    np.testing.assert_allclose(V.channel_activation(trained, "", images, 3), logits, rtol=1e-5)
+        logits = trained(to_input(images))[:, [3, 8]].numpy()
+    np.testing.assert_allclose(V.channel_activation(trained, "", images, 3), logits[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(V.channel_activation(trained, "", images, [3, 8], batch_size=16), logits, rtol=1e-5)
+    several = V.channel_activation(trained, "conv2", images, [0, 4], reduce="mean")
+    assert several.shape == (50, 2)
+    np.testing.assert_allclose(several[:, 1], maps.flatten(1).mean(1).numpy(), rtol=1e-5, atol=1e-6)
 
 
 # --- saliency --------------------------------------------------------------------------------
