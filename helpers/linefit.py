@@ -96,8 +96,9 @@ def mse(a: Any, b: Any, x: Any, y: Any) -> Any:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"a and b must have the same shape; got {a.shape} and {b.shape}.")
-    errors = lin(a[..., None], b[..., None], x) - y
-    loss = (errors**2).mean(axis=-1)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging descent may reach inf
+        errors = lin(a[..., None], b[..., None], x) - y
+        loss = (errors**2).mean(axis=-1)
     return float(loss) if loss.ndim == 0 else loss
 
 
