@@ -10,17 +10,17 @@ is there, the bundled sample with ``MNIST_OFFLINE=1``) on the same device
 (``pick_device()``), one after the other in this process. For each run we
 record the training time (the clock stops while the test set is scored) until
 the test accuracy first reaches the target (98%), then report the median over
-the runs and the ratio, as a markdown table.
+the runs and the ratio, as a markdown table. Each recipe's test accuracy is
+checked at the end of every epoch (its natural unit; the headline ratio). The
+classic recipe is also checked every quarter epoch, which favours it (its time
+is found 4 times more finely than the lesson's); that ratio is reported too.
 
-* (a) this lesson: ``fit(mnist_cnn(), ...)`` with its defaults; the test set is
-  scored after each epoch.
+* (a) this lesson: ``fit(mnist_cnn(), ...)`` with its defaults.
 * (b) the classic recipe (pytorch/examples ``mnist/main.py``): two 3x3 convs
   (32, 64), max-pool, dropout 0.25, FC 9216->128, dropout 0.5, FC 128->10,
   Adadelta lr 1.0 with StepLR gamma 0.7 per epoch, batch 64, a DataLoader
   whose dataset turns each image into a PIL image and applies
   ``ToTensor()`` + ``Normalize((0.1307,), (0.3081,))`` one image at a time.
-  The test set is scored every quarter epoch, which favours it: its time to
-  the target is found 4 times more finely than the lesson's.
 """
 
 from __future__ import annotations
@@ -84,9 +84,10 @@ class ArrayMNIST(Dataset):
 
 @dataclass
 class Run:
-    seconds_to_target: float | None  # None: never reached
+    seconds_to_target: float | None  # None: never reached (checked at the end of each epoch)
     final_accuracy: float
     epochs: float  # epochs trained until the target (or in all)
+    quarter_seconds: float | None = None  # classic only: checked every quarter epoch
 
 
 def _sync(device: torch.device) -> None:
@@ -124,7 +125,7 @@ def run_classic(data, device: torch.device, seed: int, target: float, max_epochs
     optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
     checks = {round(len(loader) * q / 4) for q in (1, 2, 3, 4)}  # batch counts after which we score
-    seconds, acc = 0.0, 0.0
+    seconds, acc, quarter_seconds = 0.0, 0.0, None
     for epoch in range(1, max_epochs + 1):
         model.train()
         _sync(device)
@@ -139,18 +140,20 @@ def run_classic(data, device: torch.device, seed: int, target: float, max_epochs
                 _sync(device)
                 seconds += time.perf_counter() - start
                 acc = accuracy(model, data.test_images, data.test_labels)  # the clock is stopped
-                if acc >= target:
-                    return Run(seconds, acc, epoch - 1 + step / len(loader))
+                if acc >= target and quarter_seconds is None:
+                    quarter_seconds = seconds
                 model.train()
                 start = time.perf_counter()
         scheduler.step()
         _sync(device)
         seconds += time.perf_counter() - start
-    return Run(None, acc, max_epochs)
+        if acc >= target:  # the last check was at the end of this epoch
+            return Run(seconds, acc, epoch, quarter_seconds)
+    return Run(None, acc, max_epochs, quarter_seconds)
 
 
-def _median(runs: list[Run]) -> float | None:
-    times = [r.seconds_to_target for r in runs]
+def _median(runs: list[Run], field: str = "seconds_to_target") -> float | None:
+    times = [getattr(r, field) for r in runs]
     return None if any(t is None for t in times) else statistics.median(times)
 
 
@@ -181,8 +184,9 @@ def main(argv: list[str] | None = None) -> dict:
         classic.append(run_classic(data, device, seed, args.target, args.max_epochs))
         print(f"run {seed + 1} classic: {_fmt(classic[-1].seconds_to_target)}, {classic[-1]}", flush=True)
     load_after = os.getloadavg()
-    a, b = _median(lesson), _median(classic)
+    a, b, b_quarter = _median(lesson), _median(classic), _median(classic, "quarter_seconds")
     ratio = f"{b / a:.1f}x" if a and b else "n/a"
+    ratio_quarter = f"{b_quarter / a:.1f}x" if a and b_quarter else "n/a"
     target = f"{args.target:.0%}"
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores" if device.type == "cpu" else ""
     print()
@@ -192,15 +196,16 @@ def main(argv: list[str] | None = None) -> dict:
         f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after."
     )
     print()
-    print(f"| recipe | time to {target} | epochs to {target} | test accuracy when stopped | speed-up |")
+    print(f"| recipe | time to {target} | epochs to {target} | test accuracy when stopped | lesson's speed-up |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    for name, runs, speedup in (
-        ("this lesson: `fit(mnist_cnn(), ...)` defaults", lesson, ratio),
-        ("classic PyTorch MNIST example", classic, "1.0x"),
+    for name, runs, seconds, speedup, per_epoch in (
+        ("this lesson: `fit(mnist_cnn(), ...)` defaults", lesson, a, "1.0x", True),
+        ("classic PyTorch MNIST example", classic, b, ratio, True),
+        ("classic, checked every quarter epoch", classic, b_quarter, ratio_quarter, False),
     ):
-        epochs = statistics.median(r.epochs for r in runs)
+        epochs = f"{statistics.median(r.epochs for r in runs):g}" if per_epoch else "-"
         final = statistics.median(r.final_accuracy for r in runs)
-        print(f"| {name} | {_fmt(_median(runs))} | {epochs:g} | {final:.2%} | {speedup} |")
+        print(f"| {name} | {_fmt(seconds)} | {epochs} | {final:.2%} | {speedup} |")
     return {"lesson": lesson, "classic": classic, "ratio": (b / a) if a and b else None}
 
 
