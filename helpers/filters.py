@@ -33,9 +33,11 @@ TOP_EDGE = np.array([[-1, -1, -1], [1, 1, 1], [0, 0, 0]], dtype=np.float32)
 #: The lesson's diagonal filter (a top-left edge along the anti-diagonal).
 DIAGONAL = np.array([[0, 0, 1], [0, 1, -1.5], [1, -1.5, 0]], dtype=np.float32)
 
-# How many images go through conv2d at once: large enough to be fast, small
-# enough that (chunk, 8, 28, 28) float32 responses stay around 25 MB.
-_CHUNK = 1024
+# How many images go through conv2d at once: enough to keep the per-call overhead
+# small, few enough that the (chunk, 8, 28, 28) float32 responses (3 MB) are
+# still in the processor's cache when max pooling reads them back. Measured on
+# a 2-core CPU: 128 images per chunk made `fingerprints` about 2x faster than 1024.
+_CHUNK = 128
 
 
 def edge_filters() -> np.ndarray:
@@ -172,6 +174,9 @@ def fingerprints(images: np.ndarray, filters: np.ndarray | None = None, pool: in
     out = np.empty((len(stack), len(kernels), height // pool, width // pool), dtype=np.float32)
     for start, responses in _response_chunks(stack, kernels):
         # Pooling in torch on the chunk: the same maxima as max_pool, without a numpy round trip.
+        # Channels last (each pixel's K responses side by side) lets the pooling kernel take
+        # the K maxima at once: about 1.2x faster here, and exactly the same numbers.
+        responses = responses.contiguous(memory_format=torch.channels_last)
         out[start : start + len(responses)] = F.max_pool2d(responses, pool).numpy()
     return out[0] if single_image else out
 
@@ -221,10 +226,12 @@ class FingerprintClassifier:
             )
         prints = self.fingerprints(stack)
         self.labels_, index = np.unique(labels, return_inverse=True)
-        sums = np.zeros((len(self.labels_), *prints.shape[1:]), dtype=np.float64)
-        np.add.at(sums, index, prints)
-        counts = np.bincount(index, minlength=len(self.labels_)).reshape(-1, 1, 1, 1)
-        self.means_ = (sums / counts).astype(np.float32)
+        # members[j, i]: image i has the j-th label. One matrix product sums each label's
+        # fingerprints (in float64), far faster than np.add.at over the images.
+        members = index == np.arange(len(self.labels_))[:, None]
+        sums = members.astype(np.float64) @ prints.reshape(len(prints), -1).astype(np.float64)
+        means = sums / members.sum(axis=1, keepdims=True)
+        self.means_ = means.reshape(len(self.labels_), *prints.shape[1:]).astype(np.float32)
         return self
 
     def distances(self, images: np.ndarray) -> np.ndarray:
