@@ -221,8 +221,7 @@ class FingerprintClassifier:
             raise ValueError("fit needs at least one image; got 0 images.")
         if labels.shape != (len(stack),):
             raise ValueError(
-                f"fit needs one label per image: expected labels of shape ({len(stack)},), "
-                f"got {labels.shape}."
+                f"fit needs one label per image: expected labels of shape ({len(stack)},), got {labels.shape}."
             )
         prints = self.fingerprints(stack)
         self.labels_, index = np.unique(labels, return_inverse=True)
@@ -237,9 +236,7 @@ class FingerprintClassifier:
     def distances(self, images: np.ndarray) -> np.ndarray:
         """Sum of squared errors from each image's fingerprint to each mean: ``(N, labels)``."""
         if self.means_ is None:
-            raise RuntimeError(
-                "This FingerprintClassifier is not fitted yet: call fit(images, labels) first."
-            )
+            raise RuntimeError("This FingerprintClassifier is not fitted yet: call fit(images, labels) first.")
         prints = self.fingerprints(images).reshape(-1, 1, self.means_[0].size)
         means = self.means_.reshape(1, len(self.means_), -1)
         return ((prints - means) ** 2).sum(axis=-1)
@@ -278,8 +275,7 @@ def _as_filter_stack(filters: np.ndarray) -> tuple[np.ndarray, bool]:
     rows, cols = stack.shape[1:]
     if rows != cols or rows % 2 == 0:
         raise ValueError(
-            f"filters must be square with an odd size (3x3, 5x5, ...), so that each has a centre; "
-            f"got {rows}x{cols}."
+            f"filters must be square with an odd size (3x3, 5x5, ...), so that each has a centre; got {rows}x{cols}."
         )
     if stack.dtype != np.float64:
         stack = stack.astype(np.float32)
