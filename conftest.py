@@ -1,10 +1,13 @@
-"""Test-wide settings: offline data.
+"""Test-wide settings: offline data and reproducible CPU arithmetic.
 
-MNIST_OFFLINE=1 makes `helpers.data.load_mnist` use the bundled sample without
-touching the network, here and in the notebook kernels nbval starts (they
-inherit this environment), so checked outputs always come from the sample.
+``tests.run_notebooks.ENVIRONMENT`` is put into the environment here, before
+any test imports PyTorch, so the unit tests and the notebook kernels nbval
+starts (they inherit this environment) run exactly as the committed notebooks
+were executed: ``MNIST_OFFLINE=1`` makes ``helpers.data.load_mnist`` use the
+bundled sample without touching the network, and the CPU pins make training
+give the same weights on any x86-64 machine with AVX2 (see that module).
 """
 
-import os
+from tests.run_notebooks import apply_environment
 
-os.environ["MNIST_OFFLINE"] = "1"
+apply_environment()
