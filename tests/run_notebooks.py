@@ -73,7 +73,12 @@ def execute(notebook: Path, timeout: int = 600) -> float:
     # is what a viewer without a live kernel shows.
     book.metadata.pop("widgets", None)
     with tempfile.NamedTemporaryFile("w", dir=notebook.parent, suffix=".ipynb", delete=False, encoding="utf-8") as tmp:
-        nbformat.write(book, tmp)
+        try:
+            nbformat.write(book, tmp)
+        except BaseException:
+            tmp.close()
+            os.unlink(tmp.name)
+            raise
     os.replace(tmp.name, notebook)
     return seconds
 
