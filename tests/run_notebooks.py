@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.nbtools import ROOT, notebook_paths
 
 #: Set for every test run and every notebook execution (see the module docstring).
 ENVIRONMENT = {
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every lesson in notebooks/")
     args = parser.parse_args(argv)
     apply_environment()
-    paths = [p.resolve() for p in args.notebooks] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    paths = [p.resolve() for p in args.notebooks] or notebook_paths()
     for path in paths:
         seconds = execute(path)
         size = path.stat().st_size / 1e6
