@@ -16,10 +16,14 @@ same numbers. PyTorch, oneDNN and MKL pick their kernels by the processor
 (AVX2, AVX-512, ...) and split work by the number of threads, so without pins
 two x86 machines train slightly different weights from the same seed, and
 the checked outputs of lesson 06 (cosines, counts, the first mistake) differ.
-With the pins every x86-64 machine with AVX2 runs the same kernels on two
+The pins hold every x86-64 machine with AVX2 to the same kernels on two
 threads (MKL's conditional numerical reproducibility, ``MKL_CBWR``, is made
-for exactly this). Learners do not need the pins: their numbers differ a
-little from the stored ones, as the lessons say.
+for exactly this). So far this is shown on one kind of machine only (AMD EPYC,
+AVX2): there each pin changes the trained weights, and the pinned run repeats
+exactly. An AVX-512 or ARM machine has not been tried; if lesson 06's checked
+cells fail on one, re-execute lessons 05 and 06 there and compare. Learners
+do not need the pins: their numbers differ a little from the stored ones, as
+the lessons say.
 """
 
 from __future__ import annotations
