@@ -19,8 +19,9 @@ the checked outputs of lesson 06 (cosines, counts, the first mistake) differ.
 The pins hold every x86-64 machine with AVX2 to the same kernels on two
 threads (MKL's conditional numerical reproducibility, ``MKL_CBWR``, is made
 for exactly this). So far this is shown on one kind of machine only (AMD EPYC,
-AVX2): there each pin changes the trained weights, and the pinned run repeats
-exactly. An AVX-512 or ARM machine has not been tried; if lesson 06's checked
+AVX2): there each setting the pins fix does change the trained weights when
+moved (oneDNN at SSE4.1, ATen's baseline kernels, one thread, MKL's own choice
+of path each gave other weights), and the pinned run repeats exactly. An AVX-512 or ARM machine has not been tried; if lesson 06's checked
 cells fail on one, re-execute lessons 05 and 06 there and compare. Learners
 do not need the pins: their numbers differ a little from the stored ones, as
 the lessons say.
