@@ -21,10 +21,11 @@ threads (MKL's conditional numerical reproducibility, ``MKL_CBWR``, is made
 for exactly this). So far this is shown on one kind of machine only (AMD EPYC,
 AVX2): there each setting the pins fix does change the trained weights when
 moved (oneDNN at SSE4.1, ATen's baseline kernels, one thread, MKL's own choice
-of path each gave other weights), and the pinned run repeats exactly. An AVX-512 or ARM machine has not been tried; if lesson 06's checked
-cells fail on one, re-execute lessons 05 and 06 there and compare. Learners
-do not need the pins: their numbers differ a little from the stored ones, as
-the lessons say.
+of path each gave other weights), and the pinned run repeats exactly. An
+AVX-512 or ARM machine has not been tried; if lesson 06's checked cells fail
+on one, re-execute lessons 05 and 06 there and compare. Learners do not need
+the pins: their numbers differ a little from the stored ones, as the lessons
+say.
 """
 
 from __future__ import annotations
@@ -77,13 +78,9 @@ def execute(notebook: Path, timeout: int = 600) -> float:
     # Widget state is large and changes on every run; the static figure beside each widget
     # is what a viewer without a live kernel shows.
     book.metadata.pop("widgets", None)
+    text = nbformat.writes(book)  # serialised first: a failure here leaves no file behind
     with tempfile.NamedTemporaryFile("w", dir=notebook.parent, suffix=".ipynb", delete=False, encoding="utf-8") as tmp:
-        try:
-            nbformat.write(book, tmp)
-        except BaseException:
-            tmp.close()
-            os.unlink(tmp.name)
-            raise
+        tmp.write(text)
     os.replace(tmp.name, notebook)
     return seconds
 
