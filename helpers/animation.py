@@ -17,6 +17,8 @@ import matplotlib.pyplot as plt
 from matplotlib.animation import FuncAnimation
 from matplotlib.figure import Figure
 
+LESSON = 2
+
 __all__ = ["animate"]
 
 

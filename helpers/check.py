@@ -16,6 +16,8 @@ import platform
 import sys
 from dataclasses import dataclass
 
+LESSON = 0
+
 __all__ = ["Check", "environment_checks", "run_checks"]
 
 
@@ -34,7 +36,7 @@ class Check:
 def _device_check() -> Check:
     import torch
 
-    from helpers.training import pick_device
+    from helpers.core import pick_device
 
     device = pick_device()
     if device.type == "cuda":

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+LESSON = 0
+
 __all__ = [
     "DATA_DIR",
     "MnistData",
@@ -42,8 +44,10 @@ __all__ = [
     "verify_files",
 ]
 
-#: The repository's ``data/`` folder, found relative to this package.
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+#: The repository's ``data/`` folder, found relative to this package; the environment
+#: variable ``COURSE_DATA_DIR`` points it elsewhere (``tests.any_machine`` uses a fresh one,
+#: so that saved weights and caches of one run are not reused by the next).
+DATA_DIR = Path(os.environ.get("COURSE_DATA_DIR") or Path(__file__).resolve().parent.parent / "data")
 
 #: The bundled sample: (file name, md5, role). The sums are the ones in data/README.md.
 SAMPLE_FILES: tuple[tuple[str, str, str], ...] = (

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+LESSON = 1
+
 __all__ = ["CheckResult", "check"]
 
 

@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
+LESSON = 4
+
 __all__ = [
     "ACTIVATIONS",
     "draw_pipeline",

@@ -22,7 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers.training import to_input
+from helpers.core import to_input
+
+LESSON = 3
 
 __all__ = ["LearnableFilters", "accuracy", "loss_function", "predict", "train", "two_digits", "validation_split"]
 

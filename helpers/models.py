@@ -13,6 +13,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+LESSON = 5
+
 __all__ = ["CHANNELS", "layer_shapes", "mnist_cnn", "parameter_count"]
 
 #: Output channels of the three 3x3 convolution blocks.

@@ -15,6 +15,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+LESSON = 1
+
 __all__ = [
     "SIGNED_CMAP",
     "confusion_matrix",

@@ -1,8 +1,10 @@
-"""Training on whatever device there is: device choice, seeds, model input, the training loop.
+"""Training a CNN on whatever device there is: the training loop, scoring, saved weights.
 
-Introduced in lesson 03 (``to_input``, ``seed_everything``) and lesson 05 (the
-training loop ``fit``, ``accuracy``, ``predict``, ``probabilities``, saving and
-loading weights).
+Introduced in lesson 05: ``fit``, ``accuracy``, ``predict``, ``probabilities``,
+saving and loading weights, ``trained_mnist_cnn``. The basics it builds on
+(``pick_device``, ``seed_everything``, ``to_input``, ``split_validation``,
+``MNIST_MEAN``/``MNIST_STD``) live in ``helpers.core`` (lesson 00) and are
+re-exported here for older code.
 
 Why ``fit`` is fast (lesson 05 measures each choice):
 
@@ -23,7 +25,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import random
 import tempfile
 import time
 from collections.abc import Sequence
@@ -36,7 +37,20 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from helpers.core import (
+    MNIST_MEAN,
+    MNIST_STD,
+    amp_dtype,
+    needs_grad_scaler,
+    pick_device,
+    seed_everything,
+    split_validation,
+    sync,
+    to_input,
+)
 from helpers.data import DATA_DIR
+
+LESSON = 5
 
 __all__ = [
     "DEFAULTS",
@@ -56,68 +70,6 @@ __all__ = [
     "to_input",
     "trained_mnist_cnn",
 ]
-
-#: Pixel mean and standard deviation of the full MNIST training set, on [0, 1] values.
-MNIST_MEAN = 0.1307
-MNIST_STD = 0.3081
-
-
-def pick_device() -> torch.device:
-    """The fastest device available: a CUDA GPU, then Apple's MPS, then the CPU."""
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, numpy's and PyTorch's random generators (CPU and GPU)."""
-    random.seed(seed)
-    np.random.seed(seed)  # noqa: NPY002 - seeds code that uses the legacy global generator
-    torch.manual_seed(seed)  # also seeds every CUDA device
-    os.environ["PYTHONHASHSEED"] = str(seed)
-
-
-def to_input(images: np.ndarray | torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
-    """Turn MNIST images into the model's input: float32 ``(N, 1, 28, 28)``, normalised.
-
-    This is the one place where pixels are scaled and normalised: uint8 values
-    0-255 become ``(pixel / 255 - MNIST_MEAN) / MNIST_STD``.
-
-    Parameters
-    ----------
-    images : np.ndarray or torch.Tensor
-        uint8 ``(N, 28, 28)`` (as from ``load_mnist``) or ``(28, 28)`` for one
-        image; a float tensor of shape ``(N, 1, 28, 28)`` is taken to be a
-        model input already and returned unchanged (moved to ``device``).
-    device : torch.device or str, optional
-        Where the result should live; by default where ``images`` are (the CPU
-        for numpy arrays). The uint8 pixels are copied there first, then
-        converted, so only a quarter of the bytes cross to a GPU.
-
-    Returns
-    -------
-    torch.Tensor
-        float32, shape ``(N, 1, 28, 28)``.
-    """
-    tensor = torch.as_tensor(images)
-    if tensor.is_floating_point() and tensor.ndim == 4 and tensor.shape[1] == 1:
-        return tensor.to(device) if device is not None else tensor
-    if tensor.dtype != torch.uint8:
-        raise TypeError(
-            f"to_input expects uint8 pixel values 0-255 (as load_mnist gives) or a float model input "
-            f"(N, 1, 28, 28); got dtype {tensor.dtype} with shape {tuple(tensor.shape)}."
-        )
-    if tensor.ndim == 2:
-        tensor = tensor[None]
-    if tensor.ndim != 3:
-        raise ValueError(f"to_input expects images of shape (N, H, W) or (H, W); got {tuple(tensor.shape)}.")
-    if device is not None:
-        tensor = tensor.to(device, non_blocking=True)
-    return ((tensor.float() / 255 - MNIST_MEAN) / MNIST_STD)[:, None]
-
 
 # ---------------------------------------------------------------------------
 # Lesson 05: the training loop.
@@ -174,11 +126,18 @@ def _inputs(images: Any, device: torch.device) -> torch.Tensor:
     return x.float() if x.dtype != torch.float32 else x
 
 
+def _amp_dtype(device: torch.device) -> torch.dtype | None:
+    """The mixed-precision type for ``device`` (``helpers.core.amp_dtype``): None off CUDA."""
+    if device.type != "cuda":
+        return None
+    return amp_dtype("cuda", torch.cuda.get_device_capability(device))
+
+
 def _autocast(device: torch.device, enabled: bool) -> Any:
-    """Mixed precision on CUDA only: bfloat16 where the GPU has it, float16 otherwise."""
-    if not enabled or device.type != "cuda":
+    """Mixed precision on CUDA only: bfloat16 where the GPU computes it natively, float16 otherwise."""
+    dtype = _amp_dtype(device) if enabled else None
+    if dtype is None:
         return torch.autocast(device_type=device.type, enabled=False)
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.autocast(device_type="cuda", dtype=dtype)
 
 
@@ -304,9 +263,7 @@ def fit(
         scheduler: Any = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
     else:
         scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
-    # float16 needs loss scaling so that small gradients do not round to zero; bfloat16 does not.
-    fp16 = use_amp and not torch.cuda.is_bf16_supported()
-    scaler = torch.amp.GradScaler("cuda", enabled=fp16)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and needs_grad_scaler(_amp_dtype(device)))
     order = torch.Generator()  # on the CPU: the same order whatever the device
     if seed is not None:
         order.manual_seed(seed)
@@ -321,7 +278,7 @@ def fit(
     bar = tqdm(total=epochs * steps_per_epoch, desc="training", unit="batch", disable=not progress)
     try:
         for epoch in range(1, epochs + 1):
-            _sync(device)
+            sync(device)
             start = time.perf_counter()
             model.train()
             permutation = torch.randperm(len(x), generator=order).to(device, non_blocking=True)
@@ -342,7 +299,7 @@ def fit(
                 loss_sum += loss.detach().float() * len(batch)
                 correct += (logits.detach().argmax(1) == yb).sum()
                 bar.update()
-            _sync(device)
+            sync(device)
             seconds += time.perf_counter() - start
             row = {
                 "epoch": epoch,
@@ -363,14 +320,6 @@ def fit(
             model.to(memory_format=torch.contiguous_format)
         model.eval()
     return history
-
-
-def _sync(device: torch.device) -> None:
-    """Wait for the GPU to finish queued work, so that a clock reading means something."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
 
 
 def _logits(model: nn.Module, x: torch.Tensor, use_amp: bool = False) -> torch.Tensor:
@@ -414,35 +363,6 @@ def accuracy(model: nn.Module, images: Any, labels: Any) -> float:
     if len(x) == 0:
         raise ValueError("accuracy needs at least one image; got none.")
     return (_logits(model, x).argmax(1) == y).float().mean().item()
-
-
-def split_validation(
-    images: Any, labels: Any, valid_size: int | float = 0.1, seed: int = 0
-) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
-    """Carve a validation set out of the training images, at random but reproducibly.
-
-    Parameters
-    ----------
-    images, labels : arrays
-        The training images and labels (same length).
-    valid_size : int or float
-        How many images to hold out (an int), or which fraction of them (a float in (0, 1)).
-    seed : int
-        Fixes which images are held out.
-
-    Returns
-    -------
-    ((train_images, train_labels), (valid_images, valid_labels))
-    """
-    count = len(images)
-    if len(labels) != count:
-        raise ValueError(f"got {count} images but {len(labels)} labels; they must match one to one.")
-    n_valid = round(valid_size * count) if isinstance(valid_size, float) else int(valid_size)
-    if not 0 < n_valid < count:
-        raise ValueError(f"valid_size must leave images on both sides; got {valid_size!r} of {count} images.")
-    order = np.random.default_rng(seed).permutation(count)
-    train, held_out = np.sort(order[n_valid:]), np.sort(order[:n_valid])
-    return (images[train], labels[train]), (images[held_out], labels[held_out])
 
 
 def save_weights(model: nn.Module, path: Path | str = WEIGHTS_PATH) -> Path:

@@ -27,8 +27,10 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
+from helpers.core import MNIST_MEAN, MNIST_STD, to_input
 from helpers.plots import SIGNED_CMAP
-from helpers.training import MNIST_MEAN, MNIST_STD, to_input
+
+LESSON = 6
 
 __all__ = [
     "channel_activation",

@@ -4,6 +4,7 @@ Run from the repository root::
 
     python -m tests.run_notebooks                                  # every lesson
     python -m tests.run_notebooks notebooks/06_visualizing_filters.ipynb
+    python -m tests.run_notebooks --device cuda                    # every lesson on the GPU
 
 Each notebook runs top to bottom on a fresh kernel, offline, with the same
 ``ENVIRONMENT`` the test configuration (``conftest.py``) gives nbval's kernels,
@@ -88,7 +89,14 @@ def execute(notebook: Path, timeout: int = 600) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every lesson in notebooks/")
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda", "mps"),
+        help="force every lesson onto this device (sets COURSE_DEVICE); the CPU pins apply on the CPU only",
+    )
     args = parser.parse_args(argv)
+    if args.device:
+        os.environ["COURSE_DEVICE"] = args.device
     apply_environment()
     paths = [p.resolve() for p in args.notebooks] or notebook_paths()
     for path in paths:

@@ -13,7 +13,10 @@ from nbclient.exceptions import CellExecutionError
 
 from tests.run_notebooks import ENVIRONMENT, execute
 
+pinned = pytest.mark.skipif(os.environ.get("COURSE_PINS") == "0", reason="run without the CPU pins (COURSE_PINS=0)")
 
+
+@pinned
 def test_the_pins_are_set_before_torch_starts():
     for name, value in ENVIRONMENT.items():
         assert os.environ[name] == value
@@ -30,6 +33,7 @@ def _notebook(path: Path, *sources: str) -> Path:
     return path
 
 
+@pinned
 def test_execute_stores_outputs_in_order_without_run_metadata(tmp_path):
     path = _notebook(tmp_path / "ok.ipynb", "import os\nprint(os.environ['MKL_CBWR'])", "6 * 7")
     execute(path)

@@ -183,8 +183,8 @@ def test_amp_is_never_used_off_cuda(small):
 def test_autocast_choice_on_cuda(monkeypatch):
     assert not training._autocast(torch.device("cpu"), True)._enabled
     assert not training._autocast(torch.device("cuda"), False)._enabled
-    for bf16, dtype in ((True, torch.bfloat16), (False, torch.float16)):
-        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda bf16=bf16: bf16)
+    for capability, dtype in (((8, 0), torch.bfloat16), ((9, 0), torch.bfloat16), ((7, 5), torch.float16)):
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None, c=capability: c)
         with pytest.warns(UserWarning) if not torch.cuda.is_available() else _nothing():
             context = training._autocast(torch.device("cuda"), True)
         assert context.fast_dtype == dtype
