@@ -22,10 +22,10 @@ import gzip
 import hashlib
 import os
 import shutil
-import socket
 import tempfile
 import threading
-import urllib.parse
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +38,7 @@ __all__ = [
     "MnistData",
     "MnistFileError",
     "SAMPLE_FILES",
+    "default_mirrors",
     "full_files",
     "load_mnist",
     "md5sum",
@@ -61,15 +62,18 @@ SAMPLE_FOLDER = "mnist_sample"
 FULL_FOLDER = "mnist_full"
 CACHE_FOLDER = "cache"
 
-#: Seconds a single network operation may take before the download gives up.
+#: Seconds a single network operation (connect, one read) may wait before giving up.
 DOWNLOAD_TIMEOUT = 10.0
-#: Seconds allowed for the first contact with a mirror (name lookup and connect).
-CONNECT_TIMEOUT = 4.0
+#: Seconds one file may take in all, from the first byte asked to the last received: a
+#: server that trickles a byte every few seconds never trips the socket timeout, but this.
+FILE_TIME_LIMIT = 120.0
+#: Bytes read per chunk while downloading.
+CHUNK = 1 << 16
 
 _ROLES = ("train_images", "train_labels", "test_images", "test_labels")
-# Why the full set could not be had, remembered so that a second call in the same
-# session does not wait on the network again.
-_download_failed: str | None = None
+# Why the full set could not be had, per list of mirrors, remembered so that a second
+# call in the same session does not wait on the network again.
+_download_failed: dict[tuple[str, ...], str] = {}
 
 
 class MnistFileError(RuntimeError):
@@ -148,7 +152,16 @@ def verify_files(folder: Path, files: tuple[tuple[str, str, str], ...]) -> None:
             )
 
 
-def load_mnist(root: Path | str | None = None, *, download: bool = True) -> MnistData:
+def default_mirrors() -> tuple[str, ...]:
+    """torchvision's list of MNIST mirrors (each a URL prefix ending in ``/``), tried in order."""
+    from torchvision.datasets import MNIST
+
+    return tuple(MNIST.mirrors)
+
+
+def load_mnist(
+    root: Path | str | None = None, *, download: bool = True, mirrors: Sequence[str] | None = None
+) -> MnistData:
     """Load MNIST, preferring the full set and falling back to the bundled sample.
 
     Prints one line saying which copy is in use (and, for the sample, why).
@@ -161,6 +174,13 @@ def load_mnist(root: Path | str | None = None, *, download: bool = True) -> Mnis
         Try to download the full set when it is not there yet. Ignored when the
         environment variable ``MNIST_OFFLINE=1`` is set (as the tests do): then
         only files already on disk are used and nothing touches the network.
+    mirrors : sequence of str, optional
+        URL prefixes to download the full set's files from, tried in turn for
+        each file (default: torchvision's, ``default_mirrors()``). A mirror
+        that refuses, answers with an error, sends a wrong or truncated file or
+        trickles too slowly (``DOWNLOAD_TIMEOUT`` per read, ``FILE_TIME_LIMIT``
+        per file) is skipped for the next; only when every mirror has failed a
+        file does this fall back to the sample, saying what failed.
 
     Returns
     -------
@@ -176,7 +196,8 @@ def load_mnist(root: Path | str | None = None, *, download: bool = True) -> Mnis
     """
     root = DATA_DIR if root is None else Path(root)
     offline = os.environ.get("MNIST_OFFLINE", "") not in ("", "0")
-    reason = _get_full_set(root, download=download and not offline)
+    mirrors = tuple(default_mirrors() if mirrors is None else mirrors)
+    reason = _get_full_set(root, download=download and not offline, mirrors=mirrors)
     if reason is None:
         data = _read_copy(root / FULL_FOLDER, full_files(), root / CACHE_FOLDER / "full", "full")
         print(f"{data.describe()}.")
@@ -192,9 +213,8 @@ def load_mnist(root: Path | str | None = None, *, download: bool = True) -> Mnis
     return data
 
 
-def _get_full_set(root: Path, *, download: bool) -> str | None:
+def _get_full_set(root: Path, *, download: bool, mirrors: tuple[str, ...]) -> str | None:
     """Make sure the verified full set is in ``root/mnist_full``; else say why not."""
-    global _download_failed
     folder = root / FULL_FOLDER
     files = full_files()
     if folder.is_dir():
@@ -209,61 +229,98 @@ def _get_full_set(root: Path, *, download: bool) -> str | None:
         if os.environ.get("MNIST_OFFLINE", "") not in ("", "0"):
             return "MNIST_OFFLINE=1 is set"
         return "not downloaded, and download=False"
-    if _download_failed is not None:
-        return _download_failed
+    if mirrors in _download_failed:
+        return _download_failed[mirrors]
     try:
-        _download_full_set(folder, files)
+        _download_full_set(folder, files, mirrors)
         return None
     except Exception as error:  # any network or checksum problem means: use the sample
-        _download_failed = f"download failed ({type(error).__name__}: {error})".rstrip()
-        return _download_failed
+        _download_failed[mirrors] = f"download failed ({error})"
+        return _download_failed[mirrors]
 
 
-def _download_full_set(folder: Path, files: tuple[tuple[str, str, str], ...]) -> None:
-    """Download into a temporary folder, verify every md5, then move into place."""
-    from torchvision.datasets import MNIST
-    from torchvision.datasets.utils import download_url
+def _download_full_set(folder: Path, files: tuple[tuple[str, str, str], ...], mirrors: tuple[str, ...]) -> None:
+    """Download every file into a temporary folder, verify it, then move them all into place.
 
-    mirror = _first_reachable(MNIST.mirrors)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    old_timeout = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
-    try:
-        with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".download-") as tmp:
-            for name, md5, _ in files:
-                download_url(mirror + name, tmp, filename=name, md5=md5)
-            verify_files(Path(tmp), files)
-            folder.mkdir(exist_ok=True)
-            for name, _, _ in files:
-                os.replace(Path(tmp) / name, folder / name)
-    finally:
-        socket.setdefaulttimeout(old_timeout)
-
-
-def _first_reachable(mirrors: list[str]) -> str:
-    """The first mirror that accepts a connection within ``CONNECT_TIMEOUT`` seconds.
-
-    The name lookup is not covered by socket timeouts, so each probe runs in a
-    background thread that is abandoned if it takes too long.
+    Each file is tried from each mirror in turn until one copy verifies. The
+    temporary folder lies beside ``folder`` and is removed whatever happens, so
+    nothing half-written is ever left in ``data/``.
     """
-    for mirror in mirrors:
-        url = urllib.parse.urlsplit(mirror)
-        port = url.port or (443 if url.scheme == "https" else 80)
-        outcome: list[BaseException | None] = []
+    if not mirrors:
+        raise ConnectionError("no mirrors to download from")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".download-") as tmp:
+        for name, md5, _ in files:
+            failures = []
+            for mirror in mirrors:
+                try:
+                    _fetch_in_time(mirror + name, Path(tmp) / name, md5)
+                    break
+                except Exception as error:
+                    failures.append(f"{mirror + name}: {error}")
+            else:
+                raise ConnectionError("; ".join(failures))
+        verify_files(Path(tmp), files)
+        folder.mkdir(exist_ok=True)
+        for name, _, _ in files:
+            os.replace(Path(tmp) / name, folder / name)
 
-        def probe(host: str = url.hostname or "", port: int = port, out: list = outcome) -> None:
-            try:
-                socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
-                out.append(None)
-            except OSError as error:
-                out.append(error)
 
-        thread = threading.Thread(target=probe, daemon=True)
-        thread.start()
-        thread.join(CONNECT_TIMEOUT + 1)
-        if outcome and outcome[0] is None:
-            return mirror
-    raise ConnectionError("no MNIST mirror could be reached")
+def _fetch_in_time(url: str, path: Path, md5: str) -> None:
+    """``_fetch`` in a background thread, abandoned when it overruns ``FILE_TIME_LIMIT``.
+
+    The socket timeout and the time check inside ``_fetch`` bound reads; the
+    thread also bounds what they cannot, such as a name lookup that hangs.
+    """
+    outcome: list[BaseException | None] = []
+
+    def work() -> None:
+        try:
+            _fetch(url, path, md5, time.monotonic() + FILE_TIME_LIMIT)
+            outcome.append(None)
+        except BaseException as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    thread.join(FILE_TIME_LIMIT + 2 * DOWNLOAD_TIMEOUT)
+    if not outcome:
+        raise TimeoutError(f"no answer within {FILE_TIME_LIMIT:.0f} s")
+    if outcome[0] is not None:
+        raise outcome[0]
+
+
+def _fetch(url: str, path: Path, md5: str, deadline: float) -> None:
+    """Download ``url`` to ``path`` and check its md5; raise on any error, slowness or mismatch."""
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    from tqdm.auto import tqdm
+
+    digest = hashlib.md5()
+    request = urllib.request.Request(url, headers={"User-Agent": "dl-course-helpers"})
+    try:
+        with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response, open(path, "wb") as out:
+            size = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=size, unit="B", unit_scale=True, desc=path.name, leave=False) as bar:
+                while chunk := response.read1(CHUNK):
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"slower than {FILE_TIME_LIMIT:.0f} s for the whole file")
+                    out.write(chunk)
+                    digest.update(chunk)
+                    bar.update(len(chunk))
+            received = out.tell()
+    except http.client.IncompleteRead as error:
+        raise ConnectionError(f"truncated: the connection closed after {len(error.partial):,} bytes") from None
+    except urllib.error.HTTPError as error:
+        raise ConnectionError(f"HTTP {error.code} {error.reason}") from None
+    except urllib.error.URLError as error:
+        raise ConnectionError(str(error.reason)) from None
+    if size is not None and received != size:
+        raise ConnectionError(f"truncated: {received:,} of {size:,} bytes")
+    if digest.hexdigest() != md5:
+        raise ConnectionError(f"md5 {digest.hexdigest()}, expected {md5} ({received:,} bytes)")
 
 
 def _read_copy(folder: Path, files: tuple[tuple[str, str, str], ...], cache: Path, source: str) -> MnistData:

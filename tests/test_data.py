@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import http.server
 import shutil
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -101,42 +104,9 @@ def test_offline_never_touches_the_network(data_root, monkeypatch):
         raise AssertionError("the network was touched")
 
     monkeypatch.setattr(data, "_download_full_set", no_network)
-    monkeypatch.setattr(data.socket, "create_connection", no_network)
+    monkeypatch.setattr(data, "_fetch", no_network)
     assert load_mnist(data_root).source == "sample"
     assert load_mnist(data_root, download=True).source == "sample"
-
-
-def test_failed_download_falls_back_within_seconds_and_says_why(data_root, monkeypatch, capsys):
-    monkeypatch.delenv("MNIST_OFFLINE", raising=False)
-    monkeypatch.setattr(data, "_download_failed", None)
-
-    def unreachable(address, timeout=None):
-        raise OSError("network is unreachable")
-
-    monkeypatch.setattr(data.socket, "create_connection", unreachable)
-    start = time.perf_counter()
-    mnist = load_mnist(data_root)
-    assert time.perf_counter() - start < 5
-    assert mnist.source == "sample"
-    line = capsys.readouterr().out.strip()
-    assert "\n" not in line and "download failed" in line and "no MNIST mirror could be reached" in line
-    assert not (data_root / data.FULL_FOLDER).exists()  # nothing half-written
-    assert [p.name for p in data_root.iterdir() if p.name.startswith(".download")] == []
-
-
-def test_hanging_name_lookup_is_abandoned(data_root, monkeypatch):
-    monkeypatch.delenv("MNIST_OFFLINE", raising=False)
-    monkeypatch.setattr(data, "_download_failed", None)
-    monkeypatch.setattr(data, "CONNECT_TIMEOUT", 0.2)
-
-    def hang(*args, **kwargs):
-        time.sleep(3)  # far longer than CONNECT_TIMEOUT; the probe thread is abandoned
-        raise OSError("name lookup timed out")
-
-    monkeypatch.setattr(data.socket, "create_connection", hang)
-    start = time.perf_counter()
-    assert load_mnist(data_root).source == "sample"
-    assert time.perf_counter() - start < 3
 
 
 def _fake_full_set(folder: Path, sample: Path) -> tuple[tuple[str, str, str], ...]:
@@ -171,42 +141,161 @@ def test_corrupted_full_set_falls_back_to_the_sample_and_says_so(data_root, monk
     assert "corrupted or truncated" in capsys.readouterr().out
 
 
-def test_download_is_verified_before_it_is_moved_into_place(data_root, monkeypatch):
-    """A download whose md5 does not match never reaches data/mnist_full/."""
-    monkeypatch.delenv("MNIST_OFFLINE", raising=False)
-    monkeypatch.setattr(data, "_download_failed", None)
-    monkeypatch.setattr(data, "_first_reachable", lambda mirrors: mirrors[0])
-    import torchvision.datasets.utils as tv_utils
+def test_the_default_mirrors_are_torchvisions():
+    from torchvision.datasets import MNIST
 
-    def fake_download(url, root, filename, md5):
-        path = Path(root) / filename
-        with gzip.open(path, "wb") as handle:
-            handle.write(b"not mnist")
-        if md5sum(path) != md5:
-            raise RuntimeError("File not found or corrupted.")
-
-    monkeypatch.setattr(tv_utils, "download_url", fake_download)
-    mnist = load_mnist(data_root)
-    assert mnist.source == "sample"
-    assert not (data_root / data.FULL_FOLDER).exists()
-    assert [p.name for p in data_root.iterdir() if p.name.startswith(".download")] == []
+    assert data.default_mirrors() == tuple(MNIST.mirrors)
+    assert all(mirror.endswith("/") for mirror in data.default_mirrors())
 
 
-def test_successful_download_lands_verified_in_its_own_folder(data_root, monkeypatch, capsys):
-    monkeypatch.delenv("MNIST_OFFLINE", raising=False)
-    monkeypatch.setattr(data, "_download_failed", None)
-    monkeypatch.setattr(data, "_first_reachable", lambda mirrors: mirrors[0])
+# --- Downloads from a real HTTP server on localhost ------------------------------------------
+#
+# The server serves the bundled sample's files under the full set's names (the real full set
+# is not in the repository) and ``full_files`` is pointed at their md5 sums, so the whole path
+# runs for real: HTTP, chunked reading, md5, the temporary folder, the move into place.
+# Each mirror prefix picks a behaviour: good files, wrong bytes, a truncated body, a 404, or a
+# server that trickles one byte at a time.
+
+
+class _Mirror(http.server.BaseHTTPRequestHandler):
+    files: dict[str, bytes] = {}
+    served: list[str] = []
+
+    def log_message(self, *args):  # keep the test output quiet
+        pass
+
+    def do_GET(self):
+        _, behaviour, name = self.path.split("/", 2)
+        self.served.append(f"{behaviour}/{name}")
+        body = self.files.get(name)
+        if behaviour == "missing" or body is None:
+            self.send_error(404, "Not Found")
+            return
+        if behaviour == "wrong":
+            body = gzip.compress(b"not mnist at all" * 100)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if behaviour == "truncated":
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if behaviour == "trickle":
+            try:
+                for i in range(len(body)):
+                    self.wfile.write(body[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(0.3)
+            except OSError:  # the client gave up, as it should
+                return
+            return
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def mirror_server(data_root, monkeypatch):
+    """A local HTTP server holding the stand-in full set; yields its base URL."""
     sample = data_root / data.SAMPLE_FOLDER
     source_of = {full[0]: sample / part[0] for full, part in zip(data.full_files(), SAMPLE_FILES, strict=True)}
     files = tuple((name, md5sum(source_of[name]), role) for name, _, role in data.full_files())
     monkeypatch.setattr(data, "full_files", lambda: files)
-    import torchvision.datasets.utils as tv_utils
+    monkeypatch.delenv("MNIST_OFFLINE", raising=False)
+    monkeypatch.setattr(data, "_download_failed", {})
+    _Mirror.files = {name: path.read_bytes() for name, path in source_of.items()}
+    _Mirror.served = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Mirror)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
-    def fake_download(url, root, filename, md5):
-        shutil.copy(source_of[filename], Path(root) / filename)
 
-    monkeypatch.setattr(tv_utils, "download_url", fake_download)
-    mnist = load_mnist(data_root)
+def _nothing_half_written(root: Path) -> None:
+    assert not (root / data.FULL_FOLDER).exists()
+    assert [p.name for p in root.iterdir() if p.name.startswith(".")] == []
+
+
+def test_download_from_a_good_mirror_lands_verified_in_its_own_folder(data_root, mirror_server, capsys):
+    mnist = load_mnist(data_root, mirrors=[f"{mirror_server}/good/"])
     assert mnist.source == "full"
-    assert sorted(p.name for p in (data_root / data.FULL_FOLDER).iterdir()) == sorted(n for n, _, _ in files)
+    assert mnist.train_images.shape == (10_000, 28, 28)
+    names = sorted(name for name, _, _ in data.full_files())
+    assert sorted(p.name for p in (data_root / data.FULL_FOLDER).iterdir()) == names
+    assert [p.name for p in data_root.iterdir() if p.name.startswith(".download")] == []
     assert "full set" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("behaviour", ["wrong", "truncated", "missing"])
+def test_a_bad_mirror_is_skipped_for_the_next(data_root, mirror_server, behaviour):
+    mnist = load_mnist(data_root, mirrors=[f"{mirror_server}/{behaviour}/", f"{mirror_server}/good/"])
+    assert mnist.source == "full"
+    tried = [entry.split("/")[0] for entry in _Mirror.served]
+    assert tried.count(behaviour) == 4 and tried.count("good") == 4, "each file: the bad mirror, then the good"
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "said"),
+    [("wrong", "md5"), ("truncated", "truncated"), ("missing", "HTTP 404")],
+)
+def test_when_every_mirror_fails_the_sample_is_used_and_the_reason_printed(
+    data_root, mirror_server, behaviour, said, capsys
+):
+    start = time.perf_counter()
+    mnist = load_mnist(data_root, mirrors=[f"{mirror_server}/{behaviour}/", f"{mirror_server}/missing/"])
+    assert time.perf_counter() - start < 10
+    assert mnist.source == "sample"
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "full set not used: download failed" in line and said in line and "HTTP 404" in line
+    _nothing_half_written(data_root)
+
+
+def test_a_trickling_server_is_abandoned_in_bounded_time(data_root, mirror_server, monkeypatch, capsys):
+    """One byte every 0.3 s never trips the socket timeout; the per-file time limit stops it."""
+    monkeypatch.setattr(data, "FILE_TIME_LIMIT", 2.0)
+    start = time.perf_counter()
+    mnist = load_mnist(data_root, mirrors=[f"{mirror_server}/trickle/"])
+    seconds = time.perf_counter() - start
+    assert mnist.source == "sample"
+    assert seconds < 2.0 + 2 * data.DOWNLOAD_TIMEOUT, f"took {seconds:.1f} s"
+    assert "slower than 2 s" in capsys.readouterr().out
+    _nothing_half_written(data_root)
+
+
+def test_an_unreachable_mirror_falls_back_within_seconds(data_root, mirror_server, capsys):
+    # A port on this machine where nothing listens: the connection is refused at once.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    start = time.perf_counter()
+    mnist = load_mnist(data_root, mirrors=[f"http://127.0.0.1:{port}/"])
+    assert time.perf_counter() - start < 5
+    assert mnist.source == "sample"
+    assert "refused" in capsys.readouterr().out.lower()
+    _nothing_half_written(data_root)
+
+
+def test_a_hanging_name_lookup_is_abandoned(data_root, mirror_server, monkeypatch):
+    monkeypatch.setattr(data, "FILE_TIME_LIMIT", 0.5)
+    monkeypatch.setattr(data, "DOWNLOAD_TIMEOUT", 0.2)
+
+    def hang(*args, **kwargs):
+        time.sleep(4)  # far longer than the limits; the download thread is abandoned
+        raise OSError("name lookup timed out")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hang)
+    start = time.perf_counter()
+    assert load_mnist(data_root, mirrors=["http://mnist.invalid/"]).source == "sample"
+    assert time.perf_counter() - start < 3
+
+
+def test_a_failed_download_is_not_retried_in_the_same_session(data_root, mirror_server):
+    mirrors = [f"{mirror_server}/missing/"]
+    assert load_mnist(data_root, mirrors=mirrors).source == "sample"
+    asked = len(_Mirror.served)
+    assert load_mnist(data_root, mirrors=mirrors).source == "sample"
+    assert len(_Mirror.served) == asked
