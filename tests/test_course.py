@@ -94,3 +94,53 @@ def test_environment_yml_lists_the_same_packages_as_requirements():
 def test_pyproject_dependencies_are_in_requirements():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     assert _requirement_names(pyproject) <= _requirement_names((ROOT / "requirements.txt").read_text().splitlines())
+
+
+def _run_setup_cell_as_in_colab(monkeypatch, cloned: bool) -> list[list[str]]:
+    """Execute the setup cell with Colab's module present; record what it would run."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import types
+
+    commands: list[list[str]] = []
+    removed: list[str] = []
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(subprocess, "run", lambda command, check: commands.append(command))
+    monkeypatch.setattr(os.path, "isfile", lambda path: cloned and path == "/content/course/pyproject.toml")
+    monkeypatch.setattr(shutil, "rmtree", lambda path, ignore_errors=False: removed.append(path))
+    monkeypatch.setattr(os, "chdir", lambda path: None)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    setup = source(cells(NOTEBOOKS[0])[1])
+    exec(setup, {})
+    exec(setup, {})  # run twice: nothing is added twice
+    assert sys.path.count("/content/course") == 1, "helpers importable at once, and only one entry"
+    assert removed == ([] if cloned else ["/content/course"] * 2), "a half-finished clone is removed first"
+    return commands
+
+
+def test_setup_cell_in_colab_clones_when_needed_and_keeps_colabs_packages(monkeypatch):
+    fresh = _run_setup_cell_as_in_colab(monkeypatch, cloned=False)
+    clones = [c for c in fresh if c[:2] == ["git", "clone"]]
+    installs = [c for c in fresh if c[1:4] == ["-m", "pip", "install"]]
+    assert len(clones) == 2 and clones[0][-2:] == [REPOSITORY, "/content/course"]
+    assert len(installs) == 2 and installs[0][-2:] == ["-e", "/content/course"]
+    for command in installs:
+        assert not {"-U", "--upgrade", "--force-reinstall"} & set(command), "Colab's packages must be kept"
+    again = _run_setup_cell_as_in_colab(monkeypatch, cloned=True)
+    assert not [c for c in again if c[:2] == ["git", "clone"]], "a finished clone is not cloned again"
+
+
+def test_the_floors_keep_colabs_preinstalled_widgets():
+    """Colab ships ipywidgets 7.7: the course's floor must not force an upgrade to 8."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    floors = {re.split(r"[<>=!~ \[]", d)[0].lower(): d for d in pyproject}
+    assert floors["ipywidgets"] == "ipywidgets>=7.7"
+
+
+@pytest.mark.parametrize("notebook", [p for p in NOTEBOOKS if int(p.name[:2]) >= 5], ids=lambda p: p.name)
+def test_gpu_lessons_ask_colab_for_a_gpu_runtime(notebook):
+    metadata = json.loads(notebook.read_text(encoding="utf-8"))["metadata"]
+    assert metadata.get("accelerator") == "GPU"
+    assert metadata.get("colab", {}).get("gpuType")
