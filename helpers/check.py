@@ -34,19 +34,31 @@ class Check:
 
 
 def _device_check() -> Check:
+    import os
+
     import torch
 
-    from helpers.core import pick_device
+    from helpers.core import DEVICE_VARIABLE, amp_dtype, pick_device
 
-    device = pick_device()
+    try:
+        device = pick_device()
+    except (ValueError, RuntimeError) as error:
+        return Check("device", False, str(error))
+    forced = f" ({DEVICE_VARIABLE}={os.environ[DEVICE_VARIABLE]})" if os.environ.get(DEVICE_VARIABLE) else ""
     if device.type == "cuda":
-        return Check("device", True, f"GPU: {torch.cuda.get_device_name(device)} (lessons will use it)")
+        capability = torch.cuda.get_device_capability(device)
+        dtype = amp_dtype("cuda", capability)
+        precision = str(dtype).removeprefix("torch.")
+        name = torch.cuda.get_device_name(device)
+        detail = f"GPU: {name}, compute capability {capability[0]}.{capability[1]}, mixed precision {precision}"
+        return Check("device", True, f"{detail} (lessons will use it){forced}")
     if device.type == "mps":
-        return Check("device", True, "Apple GPU (MPS) (lessons will use it)")
+        return Check("device", True, f"Apple GPU (MPS) (lessons will use it){forced}")
     hint = ""
     if "google.colab" in sys.modules:
         hint = " In Colab choose Runtime > Change runtime type > T4 GPU, then run again."
-    return Check("device", True, f"CPU only: no GPU found; every lesson still runs, training is slower.{hint}")
+    where = "CPU" if forced else "CPU only: no GPU found"
+    return Check("device", True, f"{where}; every lesson still runs, training is slower.{forced}{hint}")
 
 
 def _mnist_check() -> Check:
