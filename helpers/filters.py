@@ -3,8 +3,15 @@
 Introduced in lesson 01 (``01_hand_made_filters.ipynb``); lesson 03 learns the
 filters instead, and lesson 06 compares a CNN's first layer with them.
 
-Everything here is vectorised: images are processed in chunks with PyTorch's
-``conv2d`` (which computes a correlation), never one image or pixel at a time.
+Lesson 01 first slides a filter with a plain loop over positions, then with
+numpy, and only then calls these helpers. Here everything is vectorised: images
+are processed in chunks with PyTorch's ``conv2d`` (which computes a
+correlation), never one image or pixel at a time.
+
+Everything runs on the CPU, whatever device the lesson uses: the functions take
+numpy arrays (or PyTorch tensors on any device, copied to the CPU), return
+numpy arrays, and the tensors they make come from ``torch.from_numpy``, so they
+are CPU tensors even when PyTorch's default device is a GPU.
 """
 
 from __future__ import annotations
@@ -73,7 +80,8 @@ def correlate(images: np.ndarray, filters: np.ndarray) -> np.ndarray:
     ----------
     images : np.ndarray
         One image ``(H, W)`` or a stack ``(N, H, W)``. uint8 images are scaled
-        to [0, 1]; float images are used as they are.
+        to [0, 1]; float images are used as they are. A PyTorch tensor (on any
+        device) is copied to the CPU first.
     filters : np.ndarray
         One filter ``(k, k)`` or a stack ``(K, k, k)``, k odd.
 
@@ -116,7 +124,7 @@ def convolve(images: np.ndarray, filters: np.ndarray) -> np.ndarray:
     ``scipy.ndimage.convolve(image, filter, mode="constant")``.
     """
     _as_filter_stack(filters)  # the same checks and messages as correlate
-    return correlate(images, np.rot90(np.asarray(filters), 2, axes=(-2, -1)))
+    return correlate(images, np.rot90(_as_array(filters), 2, axes=(-2, -1)))
 
 
 def max_pool(x: np.ndarray, size: int) -> np.ndarray:
@@ -134,7 +142,7 @@ def max_pool(x: np.ndarray, size: int) -> np.ndarray:
     np.ndarray
         Shape ``(..., H // size, W // size)``, same dtype as ``x``.
     """
-    x = np.asarray(x)
+    x = _as_array(x)
     if x.ndim < 2:
         raise ValueError(f"max_pool expects an array with at least 2 axes (..., H, W); got shape {x.shape}.")
     if not isinstance(size, (int, np.integer)) or size < 1:
@@ -218,7 +226,7 @@ class FingerprintClassifier:
     def fit(self, images: np.ndarray, labels: np.ndarray) -> FingerprintClassifier:
         """Store the mean fingerprint of each label; returns ``self``."""
         stack = _as_image_stack(images, single_ok=False)[0]
-        labels = np.asarray(labels)
+        labels = _as_array(labels)
         if len(stack) == 0:
             raise ValueError("fit needs at least one image; got 0 images.")
         if labels.shape != (len(stack),):
@@ -249,12 +257,19 @@ class FingerprintClassifier:
 
     def score(self, images: np.ndarray, labels: np.ndarray) -> float:
         """Fraction of images whose predicted label equals the given one."""
-        return float((self.predict(images) == np.asarray(labels)).mean())
+        return float((self.predict(images) == _as_array(labels)).mean())
+
+
+def _as_array(x: object) -> np.ndarray:
+    """numpy arrays and lists as they are; a PyTorch tensor (any device) copied to the CPU."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
 
 
 def _as_image_stack(images: np.ndarray, single_ok: bool = True) -> tuple[np.ndarray, bool]:
     """Check images and return them as ``(N, H, W)`` plus whether one image was given."""
-    images = np.asarray(images)
+    images = _as_array(images)
     if images.dtype.kind not in "uif" or images.dtype == np.bool_:
         raise TypeError(f"images must be numbers (uint8 0-255 or floats); got dtype {images.dtype}.")
     if images.ndim == 2 and single_ok:
@@ -267,7 +282,7 @@ def _as_image_stack(images: np.ndarray, single_ok: bool = True) -> tuple[np.ndar
 
 def _as_filter_stack(filters: np.ndarray) -> tuple[np.ndarray, bool]:
     """Check filters and return them as ``(K, k, k)`` plus whether one filter was given."""
-    filters = np.asarray(filters)
+    filters = _as_array(filters)
     if filters.dtype.kind not in "uif":
         raise TypeError(f"filters must be numbers; got dtype {filters.dtype}.")
     single = filters.ndim == 2

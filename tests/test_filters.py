@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.ndimage as ndimage
+import torch
 
+from helpers.core import pick_device
 from helpers.data import load_mnist
 from helpers.filters import (
     DIAGONAL,
@@ -95,7 +97,9 @@ def test_max_pool():
 def test_fingerprints_shape(mnist):
     prints = fingerprints(mnist.train_images[:5])
     assert prints.shape == (5, 8, 4, 4)
-    np.testing.assert_allclose(prints[2], max_pool(correlate(mnist.train_images[2], edge_filters()), 7))
+    # One image alone and five at once may reach conv2d's float32 sums in another order: last-bit differences.
+    expected = max_pool(correlate(mnist.train_images[2], edge_filters()), 7)
+    np.testing.assert_allclose(prints[2], expected, rtol=1e-6, atol=1e-6)
 
 
 def test_classifier_on_eights_and_ones(mnist):
@@ -109,6 +113,32 @@ def test_classifier_on_eights_and_ones(mnist):
     np.testing.assert_allclose(model.means_[1], fingerprints(eights).mean(axis=0), rtol=1e-5)
     accuracy = model.score(mnist.test_images[test], mnist.test_labels[test])
     assert accuracy >= 0.98  # the original lesson: 96.1%
+
+
+def test_tensors_on_any_device_give_the_same_numpy_results(mnist):
+    """A lesson may hand over tensors on its device (COURSE_DEVICE=cuda in the gpu suite): same numbers, numpy out."""
+    device = pick_device()
+    images, labels = mnist.train_images[:300], mnist.train_labels[:300]
+    on_device = torch.from_numpy(images).to(device)
+    filters = torch.from_numpy(edge_filters()).to(device)
+    responses = correlate(on_device, filters)
+    assert isinstance(responses, np.ndarray)
+    np.testing.assert_array_equal(responses, correlate(images, edge_filters()))
+    np.testing.assert_array_equal(convolve(on_device[0], filters[0]), convolve(images[0], TOP_EDGE))
+    np.testing.assert_array_equal(max_pool(torch.from_numpy(responses).to(device), 7), max_pool(responses, 7))
+    model = FingerprintClassifier(filters=filters).fit(on_device, torch.from_numpy(labels).to(device))
+    reference = FingerprintClassifier().fit(images, labels)
+    np.testing.assert_array_equal(model.means_, reference.means_)
+    assert model.score(on_device, torch.from_numpy(labels).to(device)) == reference.score(images, labels)
+
+
+def test_works_whatever_the_default_device():
+    """The tensors the helpers make are CPU tensors even when PyTorch's default device is elsewhere."""
+    image = np.random.default_rng(0).random((28, 28))
+    expected = correlate(image, edge_filters())
+    with torch.device("meta"):  # a device that holds no numbers: anything made there would fail .numpy()
+        np.testing.assert_array_equal(correlate(image, edge_filters()), expected)
+        assert fingerprints(image).shape == (8, 4, 4)
 
 
 def test_prediction_is_the_nearest_mean():
