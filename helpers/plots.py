@@ -2,32 +2,53 @@
 
 Introduced in lesson 01. Signed arrays (filters, responses, weights) are drawn
 with a diverging colour map centred on zero, so that white always means 0,
-red positive and blue negative.
+red positive and blue negative. Digits are drawn as in every lesson: dark ink
+on white paper (pixel 255 dark, 0 white).
+
+Lesson 06 adds its figures here, beside the others: ``show_patches`` (top
+patches, with the part of a receptive field that lies outside the image in a
+colour of its own) and ``show_feature_maps``; and ``slider_explorer`` can let
+one slider's range follow another control (``limits``: the channel slider
+follows the chosen layer). Its widgets use only what ipywidgets 7.7 (Colab)
+and 8 share: ``interactive`` (which makes ``Dropdown`` and ``IntSlider``
+controls and an ``Output``), the widgets' ``value``, ``max`` and
+``description``, ``children``, and ``observe``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 LESSON = 1
 
 __all__ = [
     "SIGNED_CMAP",
     "confusion_matrix",
+    "INK_CMAP",
+    "OUTSIDE_COLOUR",
     "plot_confusion_matrix",
+    "show_feature_maps",
     "show_images",
+    "show_patches",
     "show_signed",
     "slider_explorer",
 ]
 
 #: The diverging colour map for signed values (blue negative, white zero, red positive).
 SIGNED_CMAP = "RdBu_r"
+
+#: Digits: dark ink on white paper (pixel 255 dark, 0 white), in every lesson.
+INK_CMAP = "gray_r"
+
+#: Where a crop runs over the image's border (no pixels there): a colour no digit pixel has.
+OUTSIDE_COLOUR = "#9ecae1"
 
 
 def _as_numpy(x: Any) -> np.ndarray:
@@ -52,7 +73,7 @@ def show_images(
     *,
     ncols: int | None = None,
     size: float = 1.2,
-    cmap: str = "gray_r",
+    cmap: str = INK_CMAP,
 ) -> Figure:
     """Show a row (or grid) of greyscale images, e.g. digits, with optional titles.
 
@@ -203,11 +224,115 @@ def plot_confusion_matrix(
     return ax
 
 
+def show_patches(
+    patches: Sequence[np.ndarray],
+    row_titles: Sequence[str] | None = None,
+    *,
+    size: float = 0.6,
+    cmap: str = INK_CMAP,
+) -> Figure:
+    """A grid of top patches (lesson 06): one row per channel, strongest patch on the left.
+
+    Ink is dark on white paper, as in every lesson. Cells of a crop that lie
+    outside the image (masked, as ``helpers.activations.top_patches`` returns
+    them) are drawn in ``OUTSIDE_COLOUR``, with a legend, so they are not
+    mistaken for paper.
+
+    Parameters
+    ----------
+    patches : sequence of arrays
+        One ``(k, s, s)`` stack of crops per row (e.g. ``top_patches``'
+        crops, or its ``(C, k, s, s)`` result for C rows); all rows the same
+        ``k``. uint8 crops are drawn on the 0-255 scale, float ones on 0-1.
+    row_titles : sequence of str, optional
+        Written at the left of each row.
+    size : float
+        Inches per crop.
+    """
+    patches = [p if isinstance(p, np.ma.MaskedArray) else np.asarray(p) for p in patches]
+    if not patches or any(p.ndim != 3 for p in patches):
+        raise ValueError(f"show_patches expects a list of (k, s, s) crops; got shapes {[p.shape for p in patches]}.")
+    k = patches[0].shape[0]
+    colours = plt.get_cmap(cmap).with_extremes(bad=OUTSIDE_COLOUR)
+    outside = any(np.ma.is_masked(p) for p in patches)
+    legend = 0.25 if outside else 0.0
+    fig, axes = plt.subplots(
+        len(patches), k, figsize=(size * k + 1.0, size * len(patches) + 0.2 + legend), squeeze=False
+    )
+    for r, crops in enumerate(patches):
+        for c, ax in enumerate(axes[r]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(crops):
+                ax.imshow(crops[c], cmap=colours, vmin=0, vmax=255 if crops.dtype == np.uint8 else 1)
+            else:
+                ax.set_axis_off()
+        if row_titles is not None:
+            axes[r, 0].set_ylabel(str(row_titles[r]), rotation=0, ha="right", va="center", fontsize=8)
+    bottom = 0.01
+    if outside:
+        height = fig.get_size_inches()[1]
+        bottom = legend / height
+        handle = Patch(facecolor=OUTSIDE_COLOUR, edgecolor="black", linewidth=0.5)
+        fig.legend(
+            [handle],
+            ["outside the image (the layers pad with zeros there)"],
+            loc="lower center",
+            fontsize=8,
+            frameon=False,
+            handlelength=1.2,
+            borderaxespad=0.1,
+        )
+    fig.subplots_adjust(wspace=0.05, hspace=0.05, left=0.16, right=0.99, top=0.99, bottom=bottom)
+    return fig
+
+
+def show_feature_maps(maps: dict[str, Any], channels: int = 8, *, size: float = 0.9) -> Figure:
+    """The first ``channels`` feature maps of each layer (lesson 06): one row per layer, signed colours.
+
+    Each row has its own symmetric colour scale (white is zero, red positive,
+    blue negative), since deeper layers have larger values.
+
+    Parameters
+    ----------
+    maps : dict
+        ``{layer name: (C, H, W)}`` arrays or tensors (any device), as
+        ``helpers.activations.feature_maps`` gives.
+    channels : int
+        How many channels of each layer to show.
+    size : float
+        Inches per map.
+    """
+    if not maps:
+        raise ValueError("show_feature_maps expects a non-empty {layer: (C, H, W)} dict, as feature_maps gives.")
+    fig, axes = plt.subplots(
+        len(maps), channels, figsize=(size * channels + 0.8, size * len(maps) + 0.3), squeeze=False
+    )
+    for row, (name, fmap) in zip(axes, maps.items(), strict=True):
+        values = _as_numpy(fmap)
+        limit = float(np.abs(values[:channels]).max()) or 1.0
+        for c, ax in enumerate(row):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(values):
+                ax.imshow(values[c], cmap=SIGNED_CMAP, vmin=-limit, vmax=limit)
+                if row is axes[0]:
+                    ax.set_title(f"ch {c}", fontsize=8)
+            else:
+                ax.set_axis_off()
+        row[0].set_ylabel(
+            f"{name}\n{values.shape[-2]}x{values.shape[-1]}", rotation=0, ha="right", va="center", fontsize=8
+        )
+    fig.subplots_adjust(wspace=0.05, hspace=0.1, left=0.13, right=0.99, top=0.92, bottom=0.01)
+    return fig
+
+
 def slider_explorer(
     draw: Callable[..., None],
     static: Sequence[dict[str, Any]],
     *,
     figsize: tuple[float, float] = (3.0, 3.0),
+    limits: dict[str, tuple[str, Mapping[Any, int]]] | None = None,
     **controls: Any,
 ) -> Any:
     """A static row of pictures, plus sliders to explore the same picture live.
@@ -224,16 +349,42 @@ def slider_explorer(
         ``[{"size": 4}, {"size": 8}]``.
     figsize : (float, float)
         Inches per picture.
+    limits : dict, optional
+        Sliders whose largest value follows another control, e.g.
+        ``{"channel": ("layer", {"conv1": 15, "conv2": 31, "conv3": 63})}``:
+        while ``layer`` is ``"conv1"`` the ``channel`` slider runs to 15, and
+        a channel beyond the new end moves down to it. ``draw`` never sees a
+        value past the limit.
     **controls
-        ipywidgets ``interact`` abbreviations, e.g. ``size=(2, 28, 1)``.
+        ipywidgets ``interact`` abbreviations, e.g. ``size=(2, 28, 1)`` (a
+        slider) or ``layer=["conv1", "conv2"]`` (a drop-down).
 
     Returns
     -------
-    The ipywidgets ``interactive`` object, or None without ipywidgets.
+    The ipywidgets ``interactive`` object (its ``children`` are the controls,
+    each with the ``description`` of its name, then the output), or None
+    without ipywidgets.
     """
+    limits = dict(limits or {})
+    for name, (other, maxima) in limits.items():
+        if name not in controls or other not in controls:
+            raise ValueError(
+                f"limits names controls that do not exist: {name!r} follows {other!r}; "
+                f"the controls are {sorted(controls)}."
+            )
+        missing = [choice for choice in _choices(controls[other]) or [] if choice not in maxima]
+        if missing:
+            raise ValueError(f"limits[{name!r}] gives no maximum for {other}={missing[0]!r}.")
+
+    def within_limits(values: dict[str, Any]) -> dict[str, Any]:
+        for name, (other, maxima) in limits.items():
+            if name in values and other in values:
+                values[name] = min(values[name], maxima[values[other]])
+        return values
+
     fig, axes = plt.subplots(1, len(static), figsize=(figsize[0] * len(static), figsize[1]), squeeze=False)
     for ax, values in zip(axes.flat, static, strict=True):
-        draw(ax, **values)
+        draw(ax, **within_limits(dict(values)))
     fig.tight_layout()
     plt.show()
     try:
@@ -243,7 +394,29 @@ def slider_explorer(
 
     def redraw(**values: Any) -> None:
         _, ax = plt.subplots(figsize=figsize)
-        draw(ax, **values)
+        draw(ax, **within_limits(values))
         plt.show()
 
-    return ipywidgets.interactive(redraw, **controls)
+    widget = ipywidgets.interactive(redraw, **controls)
+    by_name = {getattr(child, "description", None): child for child in widget.children}
+    for name, (other, maxima) in limits.items():
+        slider, leader = by_name[name], by_name[other]
+
+        def follow(change: Any = None, slider: Any = slider, leader: Any = leader, maxima: Any = maxima) -> None:
+            slider.max = maxima[leader.value]  # a value past the new end moves down to it
+
+        leader.observe(follow, names="value")
+        follow()
+    return widget
+
+
+def _choices(abbreviation: Any) -> list[Any] | None:
+    """The values a drop-down abbreviation offers (a list of values or of (label, value) pairs, or a dict).
+
+    None for anything else (a slider's ``(min, max, step)``, a widget), whose values are not listed.
+    """
+    if isinstance(abbreviation, Mapping):
+        return list(abbreviation.values())
+    if not isinstance(abbreviation, list):
+        return None
+    return [option[1] if isinstance(option, tuple) and len(option) == 2 else option for option in abbreviation]

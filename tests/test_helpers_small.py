@@ -62,6 +62,55 @@ def test_slider_explorer_draws_the_static_row():
     assert widget is not None and widget.children[0].description == "size"
 
 
+def controls(widget):
+    """The explorer's controls by name (ipywidgets 7.7 and 8: ``children`` and ``description``)."""
+    return {child.description: child for child in widget.children if getattr(child, "description", "")}
+
+
+def test_the_channel_slider_follows_the_layer():
+    """Lesson 06's explorer: conv1 has 16 channels, conv2 32, conv3 64; the slider never offers more."""
+    seen = []
+
+    def draw(ax, layer, channel):
+        seen.append((layer, channel))
+        ax.set_title(f"{layer} ch {channel}")
+
+    last = {"conv1": 15, "conv2": 31, "conv3": 63}
+    widget = slider_explorer(
+        draw,
+        static=[{"layer": "conv1", "channel": 40}, {"layer": "conv3", "channel": 40}],
+        limits={"channel": ("layer", last)},
+        layer=list(last),
+        channel=(0, 63, 1),
+    )
+    assert seen[:2] == [("conv1", 15), ("conv3", 40)], "the static row keeps within each layer's channels"
+    layer, channel = controls(widget)["layer"], controls(widget)["channel"]
+    assert (layer.value, channel.max) == ("conv1", 15), "the slider starts with conv1's 16 channels"
+    layer.value = "conv3"
+    assert channel.max == 63
+    channel.value = 40
+    assert seen[-1] == ("conv3", 40)
+    layer.value = "conv2"
+    assert (channel.max, channel.value) == (31, 31), "channel 40 does not exist in conv2: the slider moves to 31"
+    assert seen[-1] == ("conv2", 31), "the figure shows the channel the slider says"
+    assert all(c <= last[name] for name, c in seen), "draw never sees a channel the layer does not have"
+    layer.value = "conv1"
+    assert (channel.max, channel.value) == (15, 15) and seen[-1] == ("conv1", 15)
+
+
+def test_limits_must_name_controls_and_cover_every_choice():
+    with pytest.raises(ValueError, match="limits names controls that do not exist"):
+        slider_explorer(lambda ax, size: None, static=[], limits={"size": ("layer", {})}, size=(1, 9, 1))
+    with pytest.raises(ValueError, match=r"gives no maximum for layer='conv3'"):
+        slider_explorer(
+            lambda ax, layer, channel: None,
+            static=[],
+            limits={"channel": ("layer", {"conv1": 15})},
+            layer=["conv1", "conv3"],
+            channel=(0, 63, 1),
+        )
+
+
 def test_environment_check_passes_here(capsys):
     names = [c.name for c in environment_checks()]
     assert names == ["Python", "PyTorch", "torchvision", "device", "MNIST", "widgets"]

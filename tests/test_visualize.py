@@ -1,15 +1,26 @@
-"""Tests for helpers.visualize (lesson 06): feature maps, top patches, optimised inputs, saliency."""
+"""Tests for lesson 06's helpers: helpers.activations (feature maps, receptive fields, top patches),
+helpers.explain (optimised inputs, saliency) and their figures in helpers.plots, all through
+helpers.visualize, the names the lesson uses.
 
+Models and inputs live on ``pick_device()`` (the CPU here; CUDA in the gpu suite, which sets
+``COURSE_DEVICE=cuda``), and every result is compared on the CPU.
+"""
+
+import matplotlib.colors as mcolors
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers import activations, explain, plots
 from helpers import visualize as V
+from helpers.core import pick_device, to_input
 from helpers.data import load_mnist
 from helpers.models import mnist_cnn
-from helpers.training import fit, to_input
+from helpers.training import fit
+
+DEVICE = pick_device()
 
 
 class SmallCNN(nn.Module):
@@ -61,18 +72,35 @@ def trained(mnist):
     model = mnist_cnn()
     fit(model, mnist.train_images[:3000], mnist.train_labels[:3000], epochs=1, progress=False, device="cpu")
     model.zero_grad(set_to_none=True)
-    return model.eval()
+    return model.to(DEVICE).eval()
 
 
 def all_activations(model, layer, images):
-    """Reference: the layer's whole output, computed by running the Sequential's layers up to it by hand."""
-    x = to_input(images)
+    """Reference: the layer's whole output (on the CPU), by running the Sequential's layers up to it by hand."""
+    x = to_input(images, DEVICE)
     with torch.no_grad():
         for name, module in model.named_children():
             x = module(x)
             if name == layer:
-                return x
+                return x.cpu()
     raise KeyError(layer)
+
+
+# --- the package follows the ideas -------------------------------------------------------------
+
+
+def test_visualize_gathers_the_lesson_names_from_the_modules_split_by_idea():
+    design_api = ["feature_maps", "top_patches", "maximize_activation", "saliency"]
+    assert set(design_api) <= set(V.__all__)
+    for name in V.__all__:
+        assert hasattr(V, name), name
+    for name in ["conv_layers", "feature_maps", "receptive_field", "top_units", "top_patches", "channel_activation"]:
+        assert getattr(V, name) is getattr(activations, name), "what a layer computes: helpers.activations"
+    for name in ["maximize_activation", "saliency"]:
+        assert getattr(V, name) is getattr(explain, name), "what an optimised input or saliency shows: helpers.explain"
+    for name in ["show_patches", "show_feature_maps"]:
+        assert getattr(V, name) is getattr(plots, name), "figures beside the other plots"
+    assert activations.LESSON == explain.LESSON == V.LESSON == 6
 
 
 # --- layers and receptive fields -------------------------------------------------------------
@@ -129,12 +157,32 @@ def test_feature_maps_are_conv_outputs_before_relu(trained, mnist):
 
 def test_feature_maps_survive_in_place_relu(mnist):
     torch.manual_seed(0)
-    model = sequential_cnn().eval()
-    maps = V.feature_maps(model, to_input(mnist.test_images[:1]))
+    model = sequential_cnn().to(DEVICE).eval()
+    maps = V.feature_maps(model, to_input(mnist.test_images[:1]))  # a CPU input goes to the model's device
     with torch.no_grad():
-        expected = model[0](to_input(mnist.test_images[:1]))[0]
+        expected = model[0](to_input(mnist.test_images[:1], DEVICE))[0].cpu()
     torch.testing.assert_close(maps["0"], expected)
     assert (maps["0"] < 0).any()
+
+
+@pytest.mark.parametrize("make", [SmallCNN, lambda: mnist_cnn().eval()])
+def test_a_forward_hook_by_hand_keeps_what_feature_maps_gives(make, mnist):
+    """The lesson's hand-written hook (keep one conv layer's output for one image) equals the helper."""
+    torch.manual_seed(0)
+    model = make().to(DEVICE)
+    kept = {}
+
+    def keep_output(layer, inputs, output):
+        kept["conv2"] = output.detach()
+
+    handle = model.conv2.register_forward_hook(keep_output)
+    with torch.no_grad():
+        model(to_input(mnist.test_images[5], DEVICE))
+    handle.remove()
+    maps = V.feature_maps(model, mnist.test_images[5])
+    assert maps["conv2"].device.type == "cpu", "feature maps come back on the CPU, ready for numpy"
+    np.testing.assert_allclose(kept["conv2"][0].cpu().numpy(), maps["conv2"].numpy(), rtol=1e-5, atol=1e-6)
+    assert not model.conv2._forward_hooks, "the helper removes its hooks"
 
 
 def test_feature_maps_wants_one_image(trained, mnist):
@@ -186,9 +234,12 @@ def test_top_patches_are_the_receptive_fields(trained, mnist, layer, size):
     index, rows, cols, _ = V.top_units(trained, layer, images, 5, k=9)
     _, stride, offset = V.receptive_field(trained, layer)
     padded = np.pad(images, ((0, 0), (size, size), (size, size)))
+    outside = np.pad(np.zeros((28, 28), bool), size, constant_values=True)
+    assert isinstance(crops, np.ma.MaskedArray)
     for crop, i, r, c in zip(crops, index, rows, cols, strict=True):
         top, left = r * stride + offset + size, c * stride + offset + size
-        np.testing.assert_array_equal(crop, padded[i, top : top + size, left : left + size])
+        np.testing.assert_array_equal(crop.filled(0), padded[i, top : top + size, left : left + size])
+        np.testing.assert_array_equal(np.ma.getmaskarray(crop), outside[top : top + size, left : left + size])
     several, several_values = V.top_patches(trained, layer, images, [5, 0], k=9)
     assert several.shape == (2, 9, size, size)
     np.testing.assert_array_equal(several[0], crops)
@@ -210,7 +261,43 @@ def test_top_patch_crops_are_zero_padded_at_the_border():
     expected[2, 2] = 255
     expected[1, 1] = 7
     assert values[0] > 0
-    np.testing.assert_array_equal(crops[0], expected)
+    np.testing.assert_array_equal(crops[0].filled(0), expected)
+    # the top row and the left column of that crop lie outside the image: masked, not paper
+    outside = np.zeros((3, 3), bool)
+    outside[0, :] = outside[:, 0] = True
+    np.testing.assert_array_equal(crops[0].mask, outside)
+    np.testing.assert_array_equal(crops[0].data[outside], 0)
+
+
+def test_show_patches_draws_ink_dark_paper_white_and_the_outside_in_its_own_colour():
+    """As in every lesson: pixel 255 (ink) dark, 0 (paper) white; no pixel there: OUTSIDE_COLOUR."""
+    crop = np.ma.MaskedArray(np.array([[0, 0, 0], [0, 255, 0], [0, 128, 0]], np.uint8), mask=np.zeros((3, 3), bool))
+    crop.mask[0, :] = True  # the top row hangs over the border
+    fig = V.show_patches([np.ma.stack([crop, crop])], ["ch 0"])
+    image = fig.axes[0].images[0]
+    rgba = image.to_rgba(image.get_array())
+    ink, paper, grey, outside = rgba[1, 1], rgba[1, 0], rgba[2, 1], rgba[0, 1]
+    assert ink[:3].max() < 0.05, "ink is dark"
+    assert paper[:3].min() > 0.95, "paper is white"
+    assert 0.3 < grey[:3].mean() < 0.7
+    np.testing.assert_allclose(outside, mcolors.to_rgba(plots.OUTSIDE_COLOUR), atol=1e-6)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["outside the image (the layers pad with zeros there)"]
+    plain = V.show_patches([np.zeros((2, 3, 3), np.uint8)])
+    assert not plain.legends, "no legend when nothing lies outside the image"
+
+
+def test_optimised_inputs_shown_with_ink_dark_as_in_every_lesson():
+    """to_pixels turns the model input of full ink (about +2.8) into 1, which show_images draws dark."""
+    paper, ink = V.pixel_range()
+    assert paper == pytest.approx(-0.4242, abs=1e-3) and ink == pytest.approx(2.8215, abs=1e-3)
+    x = torch.full((1, 1, 28, 28), paper)
+    x[0, 0, 10:18, 10:18] = ink
+    pixels = V.to_pixels(x)
+    np.testing.assert_allclose([pixels[0, 0, 0, 0], pixels[0, 0, 12, 12]], [0, 1], atol=1e-6)
+    fig = plots.show_images(pixels)
+    image = fig.axes[0].images[0]
+    rgba = image.to_rgba(image.get_array())
+    assert rgba[12, 12, :3].max() < 0.05 and rgba[0, 0, :3].min() > 0.95, "ink dark on white paper"
 
 
 def test_top_patches_errors(trained, mnist):
@@ -250,6 +337,7 @@ def test_maximize_activation_is_repeatable_and_a_real_picture(trained):
     first = V.maximize_activation(trained, "conv1", 2, steps=20)
     again = V.maximize_activation(trained, "conv1", 2, steps=20)
     assert first.shape == (1, 28, 28)
+    assert first.device == next(trained.parameters()).device, "on the model's device, ready for model(...)"
     torch.testing.assert_close(first, again)
     assert first.min() >= low - 1e-6 and first.max() <= high + 1e-6
     other_seed = V.maximize_activation(trained, "conv1", 2, steps=20, seed=1)
@@ -300,7 +388,7 @@ def test_channel_activation_reductions(trained, mnist):
         atol=1e-6,
     )
     with torch.no_grad():
-        logits = trained(to_input(images))[:, [3, 8]].numpy()
+        logits = trained(to_input(images, DEVICE))[:, [3, 8]].cpu().numpy()
     np.testing.assert_allclose(V.channel_activation(trained, "", images, 3), logits[:, 0], rtol=1e-5)
     np.testing.assert_allclose(V.channel_activation(trained, "", images, [3, 8], batch_size=16), logits, rtol=1e-5)
     several = V.channel_activation(trained, "conv2", images, [0, 4], reduce="mean")
@@ -315,11 +403,13 @@ def test_saliency_shape_sign_and_default_target(trained, mnist):
     image = mnist.test_images[0]
     result = V.saliency(trained, image)
     assert result.shape == (28, 28) and result.dtype == np.float32
+    assert all(p.grad is None for p in trained.parameters()), "the weights' .grad is left alone"
     assert (result >= 0).all() and result.max() > 0
-    x = to_input(image).requires_grad_(True)
+    x = to_input(image, DEVICE).requires_grad_(True)  # the lesson's vanilla saliency, by hand
     logits = trained(x)
     logits[0, logits.argmax()].backward()
-    np.testing.assert_allclose(result, x.grad[0, 0].abs().numpy(), rtol=1e-5)
+    trained.zero_grad(set_to_none=True)
+    np.testing.assert_allclose(result, x.grad[0, 0].abs().cpu().numpy(), rtol=1e-5, atol=1e-7)
     batch = V.saliency(trained, mnist.test_images[:3], target=[1, 2, 3])
     assert batch.shape == (3, 28, 28)
     np.testing.assert_allclose(batch[1], V.saliency(trained, mnist.test_images[1], target=2), rtol=1e-4, atol=1e-7)
@@ -340,9 +430,9 @@ def test_smoothgrad_averages_noisy_copies(trained, mnist):
 
 def test_saliency_of_a_linear_model_is_its_weights():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10)).to(DEVICE)
     image = np.full((28, 28), 128, np.uint8)
-    expected = model[1].weight[4].detach().abs().reshape(28, 28).numpy()
+    expected = model[1].weight[4].detach().abs().reshape(28, 28).cpu().numpy()
     np.testing.assert_allclose(V.saliency(model, image, target=4), expected, rtol=1e-6)
     # the gradient of a linear model is the same everywhere, so SmoothGrad changes nothing
     np.testing.assert_allclose(V.saliency(model, image, target=4, samples=5, noise=1.0), expected, rtol=1e-5)
