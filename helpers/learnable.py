@@ -6,10 +6,18 @@ one of lesson 01 (``helpers.filters``): K small filters slid over the image
 "fingerprint", but the filters start as random numbers and are learned by
 gradient descent, together with a linear read-out that turns the fingerprint
 into a decision (one score for a yes/no question such as "is it an 8?", or one
-score per class).
+score per class). Freeze the filters (``model.filters.requires_grad_(False)``)
+and :func:`train` learns the read-out alone: the lesson's baseline.
 
 Images go in as ``load_mnist``'s uint8 ``(N, 28, 28)`` arrays (converted with
-``helpers.training.to_input``) or as float model inputs ``(N, 1, 28, 28)``.
+``helpers.core.to_input``) or as float model inputs ``(N, 1, 28, 28)``.
+
+:func:`predict` and :func:`accuracy` mean what ``helpers.training``'s do for
+lesson 05's CNN: the predicted class of each image, and the fraction (0 to 1)
+predicted right. For a one-score model the classes are 0 and 1 ("no" and
+"yes": the score is positive for "yes"). They are kept here, separately, so
+that lesson 03 does not load lesson 05's code. For a held-out validation part
+use ``helpers.core.split_indices`` or ``helpers.core.split_validation``.
 """
 
 from __future__ import annotations
@@ -22,11 +30,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers.core import to_input
+from helpers.core import sync, to_input
 
 LESSON = 3
 
-__all__ = ["LearnableFilters", "accuracy", "loss_function", "predict", "train", "two_digits", "validation_split"]
+__all__ = [
+    "LearnableFilters",
+    "accuracy",
+    "loss_function",
+    "predict",
+    "review_trained_model",
+    "train",
+    "two_digits",
+]
 
 
 class LearnableFilters(nn.Module):
@@ -125,22 +141,6 @@ def two_digits(images: Any, labels: Any, yes: int = 8, no: int = 1) -> tuple[np.
     return images[keep], (labels[keep] == yes).astype(np.int64)
 
 
-def validation_split(n: int, fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Shuffle ``range(n)`` (seeded) and cut off a validation part.
-
-    Returns
-    -------
-    train_index, valid_index : np.ndarray
-        Disjoint index arrays covering ``range(n)``; the validation part has
-        ``round(fraction * n)`` elements.
-    """
-    if not 0 < fraction < 1:
-        raise ValueError(f"fraction must be between 0 and 1 (e.g. 0.2); got {fraction}.")
-    order = np.random.default_rng(seed).permutation(n)
-    cut = round(fraction * n)
-    return order[cut:], order[:cut]
-
-
 def loss_function(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """The loss the lesson uses: binary cross-entropy on a sigmoid (one score), else cross-entropy.
 
@@ -163,14 +163,22 @@ def _targets(labels: Any, n: int, device: torch.device) -> torch.Tensor:
 
 @torch.no_grad()
 def predict(model: LearnableFilters, images: Any, batch_size: int = 2048) -> np.ndarray:
-    """Predicted labels ``(N,)``: 0/1 for one score (1 when the score is positive), else the top class."""
+    """The predicted class of each image, ``(N,)`` numpy int64 (as ``helpers.training.predict``).
+
+    For a one-score model (a yes/no question) the class is 1 ("yes", e.g. "is an 8")
+    where the score is positive and 0 otherwise; for one score per class it is the
+    class with the largest score. Images are scored in batches on the model's
+    device, without keeping gradients.
+    """
     was_training = model.training
     model.eval()
     out = []
-    for start in range(0, len(images), batch_size):
-        scores = model(images[start : start + batch_size])
-        out.append((scores > 0).long() if scores.ndim == 1 else scores.argmax(dim=1))
-    model.train(was_training)
+    try:
+        for start in range(0, len(images), batch_size):
+            scores = model(images[start : start + batch_size])
+            out.append((scores > 0).long() if scores.ndim == 1 else scores.argmax(dim=1))
+    finally:
+        model.train(was_training)
     return torch.cat(out).cpu().numpy() if out else np.zeros(0, dtype=np.int64)
 
 
@@ -187,10 +195,17 @@ def _evaluate(model: LearnableFilters, x: torch.Tensor, t: torch.Tensor, batch_s
 
 
 def accuracy(model: LearnableFilters, images: Any, labels: Any) -> float:
-    """Fraction of images whose predicted label equals the given one."""
-    labels = np.asarray(labels.cpu() if torch.is_tensor(labels) else labels)
+    """The fraction of images (0 to 1) whose predicted class (:func:`predict`) equals the label.
+
+    As ``helpers.training.accuracy``. ``labels`` may be a numpy array or a
+    tensor on any device; for a one-score model they are 0/1 (as from
+    :func:`two_digits`).
+    """
+    labels = np.asarray(labels.detach().cpu() if torch.is_tensor(labels) else labels)
     if labels.shape != (len(images),):
         raise ValueError(f"expected one label per image, shape ({len(images)},); got labels of shape {labels.shape}.")
+    if len(labels) == 0:
+        raise ValueError("accuracy needs at least one image; got none.")
     return float((predict(model, images) == labels).mean())
 
 
@@ -214,8 +229,13 @@ def train(
     Each step takes ``batch_size`` training images (shuffled, a new order each
     pass), computes the loss (:func:`loss_function`), lets autograd find the
     derivatives and moves every parameter against its derivative:
-    ``p -= lr * p.grad``. A fixed number of steps keeps the time the same for
-    the bundled sample and for full MNIST.
+    ``p -= lr * p.grad``. Frozen parameters (``requires_grad=False``, e.g.
+    ``model.filters.requires_grad_(False)``) are left as they are, so with
+    frozen filters only the read-out learns. A fixed number of steps keeps the
+    time the same for the bundled sample and for full MNIST.
+
+    The model is trained in place; what ``train`` returns is the history of
+    the run (the model itself is not returned).
 
     Parameters
     ----------
@@ -247,9 +267,10 @@ def train(
     Returns
     -------
     list of dict
-        One per record: ``step``, ``loss`` (mean training loss since the last
-        record), ``train_accuracy`` (on those minibatches), ``seconds``
-        (cumulative training time) and, with ``valid``, ``valid_loss`` and
+        The history: one record every ``every`` steps, each with ``step``,
+        ``loss`` (mean training loss since the last record),
+        ``train_accuracy`` (on those minibatches), ``seconds`` (cumulative
+        training time) and, with ``valid``, ``valid_loss`` and
         ``valid_accuracy``.
     """
     if not isinstance(model, LearnableFilters):
@@ -267,7 +288,10 @@ def train(
     if valid is not None:
         xv = to_input(valid[0], device)
         tv = _targets(valid[1], len(xv), device)
-    velocities = [torch.zeros_like(parameter) for parameter in model.parameters()]
+    learning = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    if not learning:
+        raise ValueError("every parameter of the model is frozen (requires_grad=False): there is nothing to train.")
+    velocities = [torch.zeros_like(parameter) for parameter in learning]
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(x), generator=generator)
     position = 0
@@ -286,7 +310,7 @@ def train(
         model.zero_grad()
         loss.backward()
         with torch.no_grad():
-            for parameter, velocity in zip(model.parameters(), velocities, strict=True):
+            for parameter, velocity in zip(learning, velocities, strict=True):
                 if momentum:
                     velocity.mul_(momentum).add_(parameter.grad)
                     parameter -= lr * velocity
@@ -298,6 +322,7 @@ def train(
         run_loss += loss.item() * len(index)
         run_count += len(index)
         if step % every == 0 or step == steps:
+            sync(device)
             seconds += time.perf_counter() - start
             record = {
                 "step": step,
@@ -329,3 +354,77 @@ def _progress(steps: int, show: bool) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=steps, desc="training", unit="step")
+
+
+def review_trained_model(
+    answer: Any,
+    images: Any,
+    labels: Any,
+    *,
+    min_accuracy: float,
+    n_filters: int | None = None,
+    size: int | None = None,
+    pool: int | None = None,
+) -> tuple[bool, str]:
+    """Whether an exercise's answer is a trained model of the asked kind, and if not, why.
+
+    Lesson 03's exercises ask for a trained :class:`LearnableFilters` model of
+    some shape; the self-check scores it on the validation images. This tells
+    the common slips apart, so the hint can name the one made: the history
+    that :func:`train` returns given instead of the model, another kind of
+    object, the wrong shape, a model never trained (no training step has
+    computed its derivatives), one stuck giving the same answer for every
+    image (the steps overshot: a learning rate too large), or one trained
+    too little.
+
+    Parameters
+    ----------
+    answer : object
+        What the learner gave (``...`` or None: not done yet).
+    images, labels : arrays
+        Where to score it (the validation split).
+    min_accuracy : float
+        The accuracy (0 to 1) every right answer reaches, whatever its seed.
+    n_filters, size, pool : int, optional
+        The shape the exercise asks for (None: any).
+
+    Returns
+    -------
+    (bool, str)
+        True and ``""`` for a right answer; otherwise False and a hint ("" when
+        the exercise is not done yet).
+    """
+    if answer is ... or answer is None:
+        return False, ""
+    if isinstance(answer, list) and answer and isinstance(answer[0], dict) and "step" in answer[0]:
+        return False, (
+            "That is the history that train(...) returns (one record every 50 steps), not the model. "
+            "train changes the model in place: make the model, train it, then give the model itself."
+        )
+    if not isinstance(answer, LearnableFilters):
+        return False, f"Expected a trained LearnableFilters model; got {type(answer).__name__}."
+    shape = {"n_filters": int(answer.filters.shape[0]), "size": answer.size, "pool": answer.pool}
+    asked = {"n_filters": n_filters, "size": size, "pool": pool}
+    for name, wanted in asked.items():
+        if wanted is not None and shape[name] != wanted:
+            return False, f"Your model has {name}={shape[name]}; this exercise asks for {name}={wanted}."
+    if answer.readout.weight.grad is None:
+        return False, (
+            "This model has never been through a training step (no derivatives were ever computed for it): "
+            "train(model, X_train, y_train, ...) trains the model you pass it, in place."
+        )
+    labels = np.asarray(labels.detach().cpu() if torch.is_tensor(labels) else labels)
+    guesses = predict(answer, images)
+    score = float((guesses == labels).mean())
+    if score >= min_accuracy:
+        return True, ""
+    if len(np.unique(guesses)) == 1:
+        return False, (
+            f"It gives the same answer for every image (validation accuracy {score:.1%}). That is what a "
+            "learning rate too large for this model does: the steps overshoot (lesson 02) and training gets "
+            "stuck. Start again from a fresh model with a smaller lr."
+        )
+    return False, (
+        f"Its validation accuracy is {score:.1%}; trained as the exercise says, every seed reaches at least "
+        f"{min_accuracy:.1%}. Train it for the steps the exercise asks, with its learning rate."
+    )

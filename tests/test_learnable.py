@@ -7,17 +7,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers.core import to_input
 from helpers.filters import edge_filters, fingerprints
 from helpers.learnable import (
     LearnableFilters,
     accuracy,
     loss_function,
     predict,
+    review_trained_model,
     train,
     two_digits,
-    validation_split,
 )
-from helpers.training import to_input
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -170,17 +170,102 @@ def test_training_is_reproducible_and_handles_ten_classes():
     assert set(np.unique(predict(model, images))) <= set(range(6))
 
 
-def test_two_digits_and_validation_split():
+def test_two_digits():
     images = np.arange(6 * 28 * 28, dtype=np.int64).reshape(6, 28, 28).astype(np.uint8)
     labels = np.array([8, 1, 3, 1, 8, 7])
     kept, targets = two_digits(images, labels)
     np.testing.assert_array_equal(kept, images[[0, 1, 3, 4]])
-    np.testing.assert_array_equal(targets, [1, 0, 0, 1])
+    np.testing.assert_array_equal(targets, [1, 0, 0, 1])  # 1 means "is an 8"
     with pytest.raises(ValueError, match="two different digits"):
         two_digits(images, labels, yes=1, no=1)
-    train_index, valid_index = validation_split(100, 0.2, seed=0)
-    assert len(valid_index) == 20 and len(train_index) == 80
-    assert sorted(np.concatenate([train_index, valid_index]).tolist()) == list(range(100))
-    np.testing.assert_array_equal(validation_split(100, 0.2, seed=0)[1], valid_index)
-    with pytest.raises(ValueError, match="between 0 and 1"):
-        validation_split(10, 1.5)
+
+
+def test_one_validation_split_lives_in_core():
+    """Lesson 03 uses helpers.core's split; its own copy is gone."""
+    import helpers.learnable
+
+    assert not hasattr(helpers.learnable, "validation_split")
+
+
+def test_frozen_filters_stay_and_only_the_read_out_learns():
+    images, labels = _toy_images(64)
+    torch.manual_seed(0)
+    model = LearnableFilters(n_filters=4)
+    filters = model.filters.detach().clone()
+    readout = model.readout.weight.detach().clone()
+    model.filters.requires_grad_(False)
+    history = train(model, images, labels, steps=30, batch_size=32, lr=0.1, every=10, progress=False)
+    torch.testing.assert_close(model.filters, filters, rtol=0, atol=0)
+    assert not torch.equal(model.readout.weight, readout)
+    assert history[-1]["loss"] < history[0]["loss"]
+    # the read-out moved exactly as plain descent on the read-out alone would move it
+    torch.manual_seed(0)
+    same = LearnableFilters(n_filters=4)
+    same.filters.requires_grad_(False)
+    loss = loss_function(same(images[:16]), torch.from_numpy(labels[:16]))
+    grads = torch.autograd.grad(loss, [same.readout.weight, same.readout.bias])
+    before = same.readout.weight.detach().clone()
+    train(same, images[:16], labels[:16], steps=1, batch_size=16, lr=0.5, progress=False)
+    torch.testing.assert_close(same.readout.weight.detach(), before - 0.5 * grads[0])
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    with pytest.raises(ValueError, match="every parameter of the model is frozen"):
+        train(model, images, labels, steps=1, progress=False)
+
+
+def test_predict_and_accuracy_mean_what_lesson_05s_do():
+    """The predicted class per image; the fraction right, 0 to 1 (as helpers.training, for any model)."""
+    from helpers import training
+
+    images, labels = _toy_images(40)
+    torch.manual_seed(2)
+    ten = LearnableFilters(n_filters=2, n_outputs=10)
+    np.testing.assert_array_equal(predict(ten, images), training.predict(ten, images))
+    classes = labels * 7
+    assert accuracy(ten, images, classes) == pytest.approx(training.accuracy(ten, images, classes))
+    one = LearnableFilters(n_filters=2)
+    with torch.no_grad():
+        scores = one(images)
+    guesses = predict(one, images)
+    assert guesses.dtype == np.int64 and guesses.shape == (40,)
+    np.testing.assert_array_equal(guesses, (scores > 0).long().numpy())  # 1 = "yes", 0 = "no"
+    right = (guesses == labels).mean()
+    assert accuracy(one, images, labels) == pytest.approx(right)
+    assert accuracy(one, images, torch.from_numpy(labels)) == pytest.approx(right)  # tensors too
+    assert 0 <= right <= 1
+    with pytest.raises(ValueError, match="at least one image"):
+        accuracy(one, images[:0], labels[:0])
+
+
+def _trained(images, labels, **shape):
+    torch.manual_seed(0)
+    model = LearnableFilters(**shape)
+    history = train(model, images, labels, steps=60, batch_size=32, lr=0.1, progress=False)
+    return model, history
+
+
+def test_review_trained_model_names_each_slip():
+    images, labels = _toy_images(128)
+    model, history = _trained(images, labels, n_filters=2)
+    assert review_trained_model(model, images, labels, min_accuracy=0.9, n_filters=2) == (True, "")
+    assert review_trained_model(..., images, labels, min_accuracy=0.9) == (False, "")
+
+    def hint(answer, **expected):
+        right, text = review_trained_model(answer, images, labels, min_accuracy=0.9, **expected)
+        assert not right
+        return text
+
+    assert "the history that train(...) returns" in hint(history, n_filters=2)
+    assert "Expected a trained LearnableFilters model; got Linear" in hint(torch.nn.Linear(2, 1))
+    assert "Your model has n_filters=2; this exercise asks for n_filters=8" in hint(model, n_filters=8)
+    assert "size=3; this exercise asks for size=5" in hint(model, size=5)
+    assert "pool=7; this exercise asks for pool=1" in hint(model, pool=1)
+    assert "never been through a training step" in hint(LearnableFilters(n_filters=2), n_filters=2)
+    stuck = LearnableFilters(n_filters=2)
+    train(stuck, images, labels, steps=1, progress=False)
+    with torch.no_grad():
+        stuck.readout.weight.zero_()
+        stuck.readout.bias.fill_(5.0)  # says "yes" to everything, as an overshot model does
+    assert "same answer for every image" in hint(stuck)
+    right, text = review_trained_model(model, images, labels, min_accuracy=1.01)
+    assert not right and "every seed reaches at least 101.0%" in text
