@@ -22,6 +22,7 @@ __all__ = [
     "descend",
     "gradient",
     "largest_stable_lr",
+    "learning_rate_hint",
     "lin",
     "line_data",
     "mse",
@@ -179,3 +180,56 @@ def largest_stable_lr(x: Any) -> float:
         raise ValueError(f"x must be a 1-D array of points; got shape {x.shape}.")
     hessian = 2 * np.array([[np.mean(x**2), np.mean(x)], [np.mean(x), 1.0]])
     return float(2 / np.linalg.eigvalsh(hessian).max())
+
+
+def learning_rate_hint(
+    answer: Any, x: Any, y: Any, *, start: tuple[float, float] = (-1.0, 1.0), steps: int = 1000
+) -> str:
+    """A hint for lesson 02's exercise "the largest learning rate that still converges".
+
+    The right answers lie from 95% of :func:`largest_stable_lr` up to (not
+    including) the limit itself: to two decimals, the limit rounded down. This
+    says what is wrong with any other answer, measured by running the descent:
+    the limit rounded *up* (e.g. 0.75 for 0.7497, which already diverges), a
+    percentage, a rate that diverges, or one that converges but is not the
+    largest. For an answer that is not a number it says so.
+
+    Returns
+    -------
+    str
+        The hint ("" for a right answer or one not given yet).
+    """
+    if answer is ... or answer is None:
+        return ""
+    if isinstance(answer, str):
+        return f"Give the learning rate as a number, without quotes: {answer} rather than {answer!r}."
+    try:
+        lr = float(answer)
+    except (TypeError, ValueError):
+        return f"Give one number, the learning rate (such as 0.5); got {type(answer).__name__}."
+    limit = largest_stable_lr(x)
+    if 0.95 * limit <= lr < limit:
+        return ""
+    if not np.isfinite(lr) or lr <= 0:
+        return f"A learning rate is a number greater than 0; got {lr}."
+    first_loss = mse(*start, x, y)
+    if 0.9 * limit <= lr / 100 <= 1.05 * limit:
+        return f"{lr:g} looks like a percentage: a learning rate is a plain number, such as 0.5."
+    final_loss = mse(*descend(*start, x, y, lr=lr, steps=steps)[-1], x, y)
+    ended = f"the loss is {final_loss:.3g}" if np.isfinite(final_loss) else "the loss has overflowed to infinity"
+    if lr >= limit and round(lr, 2) == round(limit, 2):
+        return (
+            f"{lr:g} is the limit {limit:.4f}... rounded up, so it lies just past it: at lr={lr:g} every step "
+            f"overshoots a little more than it corrects, and after {steps} steps {ended} "
+            f"(it started at {first_loss:.3g}). The largest rate that converges, to two decimals, is the limit "
+            "rounded down."
+        )
+    if lr >= limit:
+        return (
+            f"At lr={lr:g} the descent diverges: after {steps} steps {ended} "
+            f"(it started at {first_loss:.3g}). Try smaller learning rates."
+        )
+    return (
+        f"At lr={lr:g} the descent converges (loss {final_loss:.2g} after {steps} steps), but larger "
+        "learning rates do too. Go up in steps of 0.01 until the loss no longer ends near 0."
+    )

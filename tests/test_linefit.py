@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.linefit import descend, gradient, largest_stable_lr, lin, line_data, mse, nudge_gradient
+from helpers.linefit import (
+    descend,
+    gradient,
+    largest_stable_lr,
+    learning_rate_hint,
+    lin,
+    line_data,
+    mse,
+    nudge_gradient,
+)
 
 
 @pytest.fixture
@@ -97,3 +106,23 @@ def test_descent_rejects_bad_settings(points):
         descend(-1, 1, x, y, lr=0)
     with pytest.raises(ValueError, match="steps must be a whole number >= 0; got -5"):
         descend(-1, 1, x, y, steps=-5)
+
+
+def test_learning_rate_hint_names_the_slip(points):
+    x, y = points
+    limit = largest_stable_lr(x)
+    assert round(limit, 4) == 0.7497  # so 0.74 is right and 0.75 is the limit rounded up
+    for right in (0.72, 0.73, 0.74, 0.745, 0.749, float(np.arange(0.01, 0.9, 0.01)[73])):
+        assert learning_rate_hint(right, x, y) == "", right
+    assert learning_rate_hint(..., x, y) == ""
+    rounded_up = learning_rate_hint(0.75, x, y)
+    assert "0.75 is the limit 0.7497... rounded up" in rounded_up
+    assert "after 1000 steps the loss is 372 (it started at 86.7)" in rounded_up
+    assert "looks like a percentage" in learning_rate_hint(74, x, y)
+    assert "looks like a percentage" in learning_rate_hint(75, x, y)
+    assert "diverges: after 1000 steps the loss is 2.64e+25" in learning_rate_hint(0.76, x, y)
+    assert "overflowed to infinity" in learning_rate_hint(2.0, x, y)
+    assert "converges (loss" in learning_rate_hint(0.71, x, y) and "larger" in learning_rate_hint(0.5, x, y)
+    assert "greater than 0" in learning_rate_hint(0, x, y)
+    assert "as a number, without quotes: 0.74 rather than '0.74'" in learning_rate_hint("0.74", x, y)
+    assert "Give one number" in learning_rate_hint([0.74, 0.75], x, y)
