@@ -1,4 +1,9 @@
-"""helpers.layers: every numpy layer equals its PyTorch counterpart (float64, relative error <= 1e-6)."""
+"""helpers.layers: every numpy layer equals its PyTorch counterpart (float64, relative error <= 1e-6).
+
+Forward passes against ``torch.nn.functional``; backward passes against autograd (on the course's
+device) and against a numerical gradient; and a small CNN trained with the numpy backward passes
+alone against the same CNN trained by PyTorch.
+"""
 
 import numpy as np
 import pytest
@@ -6,6 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from helpers import layers
+from helpers.core import pick_device
+from helpers.experiments import numerical_gradient
 
 TOL = 1e-6
 
@@ -245,3 +252,261 @@ def test_a_whole_forward_pass_equals_torch():
     g = F.avg_pool2d(F.relu(F.conv2d(g, t(w2), t(b2), padding=1)), 2)
     theirs = F.softmax(F.linear(torch.flatten(g, 1), t(w3), t(b3)), dim=-1)
     assert rel(ours, theirs) <= TOL
+
+
+# ---------------------------------------------------------------------------------------------
+# Backward passes: each against autograd (float64, on the course's device) and against a
+# numerical gradient, to a relative error of 1e-6.
+# ---------------------------------------------------------------------------------------------
+
+DEVICE = pick_device() if pick_device().type != "mps" else torch.device("cpu")  # MPS has no float64
+
+
+def on_device(a: np.ndarray, requires_grad: bool = False) -> torch.Tensor:
+    return torch.tensor(np.asarray(a, dtype=np.float64), device=DEVICE, requires_grad=requires_grad)
+
+
+def autograd(forward, arrays, dout) -> list[np.ndarray]:
+    """The gradients autograd gives for ``sum(forward(*arrays) * dout)``, as numpy arrays."""
+    tensors = [on_device(a, requires_grad=True) for a in arrays]
+    forward(*tensors).backward(on_device(dout))
+    return [tensor.grad.cpu().numpy() for tensor in tensors]
+
+
+def assert_close(ours, theirs) -> None:
+    assert len(ours) == len(theirs)
+    for mine, reference in zip(ours, theirs, strict=True):
+        assert mine.shape == reference.shape
+        assert layers.relative_error(mine, reference) <= TOL
+
+
+@pytest.mark.parametrize(("shape", "kernel", "stride", "padding"), CONV_CASES)
+def test_conv2d_backward_equals_autograd_and_numerical_gradient(shape, kernel, stride, padding):
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=shape)
+    weight, bias = rng.normal(size=(kernel[0], shape[1], *kernel[1:])), rng.normal(size=kernel[0])
+    dout = rng.normal(size=layers.conv2d(x, weight, bias, stride=stride, padding=padding).shape)
+    ours = layers.conv2d_backward(dout, x, weight, stride, padding)
+    assert [g.shape for g in ours] == [x.shape, weight.shape, bias.shape]
+    assert_close(
+        ours, autograd(lambda a, w, b: F.conv2d(a, w, b, stride=stride, padding=padding), (x, weight, bias), dout)
+    )
+
+    def conv(a, w, b):
+        return layers.conv2d(a, w, b, stride=stride, padding=padding)
+
+    # Linear in each argument: any nudge gives the exact slope, and a larger one rounds less.
+    numerical = [
+        numerical_gradient(lambda a: conv(a, weight, bias), x, dout, eps=1e-3),
+        numerical_gradient(lambda w: conv(x, w, bias), weight, dout, eps=1e-3),
+        numerical_gradient(lambda b: conv(x, weight, b), bias, dout, eps=1e-3),
+    ]
+    assert_close(ours, numerical)
+
+
+def test_conv2d_backward_by_hand_and_single_image():
+    # One 1x3x3 input, one 2x2 filter of ones, dout all ones: each input pixel's gradient counts
+    # the windows it belongs to; the filter's gradient adds up each window position's pixels.
+    x = np.arange(9.0).reshape(1, 3, 3)
+    dx, dweight, dbias = layers.conv2d_backward(np.ones((1, 2, 2)), x, np.ones((1, 1, 2, 2)))
+    np.testing.assert_array_equal(dx, [[[1, 2, 1], [2, 4, 2], [1, 2, 1]]])
+    np.testing.assert_array_equal(dweight, [[[[8, 12], [20, 24]]]])  # 0+1+3+4, 1+2+4+5, ...
+    np.testing.assert_array_equal(dbias, [4])
+
+
+def test_conv2d_backward_keeps_float32():
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(2, 3, 6, 6)).astype(np.float32)
+    weight = rng.normal(size=(4, 3, 3, 3)).astype(np.float32)
+    dout = rng.normal(size=(2, 4, 6, 6)).astype(np.float32)
+    assert all(g.dtype == np.float32 for g in layers.conv2d_backward(dout, x, weight, padding=1))
+
+
+@pytest.mark.parametrize(
+    ("dout_shape", "x_shape", "w_shape", "kwargs", "match"),
+    [
+        ((2, 4, 8, 8), (2, 3, 8, 8), (4, 3, 3, 3), {}, r"forward output, \(2, 4, 6, 6\).*got shape \(2, 4, 8, 8\)"),
+        ((2, 4, 8, 8), (2, 3, 8, 8), (4, 3, 3, 3), {"stride": 2, "padding": 1}, r"\(2, 4, 4, 4\)"),
+        ((4, 6, 6), (2, 3, 8, 8), (4, 3, 3, 3), {}, r"forward output, \(2, 4, 6, 6\)"),
+        ((2, 4, 6, 6), (2, 2, 8, 8), (4, 3, 3, 3), {}, "expects 3 input channels"),
+        ((2, 4, 6, 6), (8, 8), (4, 1, 3, 3), {}, r"\(N, C, H, W\) or \(C, H, W\)"),
+        ((2, 4, 6, 6), (2, 3, 8, 8), (4, 3, 3), {}, r"weight must have shape \(C_out, C_in, kH, kW\)"),
+        ((1, 1, 1, 1), (1, 1, 2, 2), (1, 1, 3, 3), {}, "larger than the padded input"),
+        ((2, 4, 6, 6), (2, 3, 8, 8), (4, 3, 3, 3), {"stride": 0}, "stride must be an integer >= 1"),
+    ],
+)
+def test_conv2d_backward_bad_shapes(dout_shape, x_shape, w_shape, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        layers.conv2d_backward(np.zeros(dout_shape), np.zeros(x_shape), np.zeros(w_shape), **kwargs)
+
+
+@pytest.mark.parametrize(("shape", "size", "stride"), [*POOL_CASES, ((2, 2, 9, 9), 3, 1), ((1, 1, 8, 8), 2, 3)])
+def test_max_pool2d_backward_equals_autograd_and_numerical_gradient(shape, size, stride):
+    """Including overlapping windows (stride < size) and gaps between them (stride > size)."""
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=shape)
+    dout = rng.normal(size=layers.max_pool2d(x, size, stride).shape)
+    ours = layers.max_pool2d_backward(dout, x, size, stride)
+    assert ours.shape == x.shape
+    kernel_stride = size if stride is None else stride
+    assert_close([ours], autograd(lambda a: F.max_pool2d(a, size, kernel_stride), (x,), dout))
+    assert_close([ours], [numerical_gradient(lambda a: layers.max_pool2d(a, size, stride), x, dout)])
+
+
+def test_max_pool2d_backward_by_hand():
+    x = np.array([[1, 2, 0, 0], [0, 1, 3, 1], [2, 0, 5, 2], [0, 2, 1, 4]], dtype=float)[None, None]
+    dx = layers.max_pool2d_backward(np.array([[[[10.0, 20.0], [30.0, 40.0]]]]), x)
+    # Each window's gradient lands on its maximum; the bottom-left window's 2s tie: the first wins.
+    np.testing.assert_array_equal(dx[0, 0], [[0, 10, 0, 0], [0, 0, 20, 0], [30, 0, 40, 0], [0, 0, 0, 0]])
+    # Overlapping 3x3 windows with stride 1: the 5 is the maximum of all four, so it gets all four.
+    dx = layers.max_pool2d_backward(np.ones((1, 1, 2, 2)), x, size=3, stride=1)
+    assert dx[0, 0, 2, 2] == 4 and dx.sum() == 4
+
+
+@pytest.mark.parametrize(
+    ("dout_shape", "x_shape", "kwargs", "match"),
+    [
+        ((1, 2, 4, 4), (1, 2, 8, 8), {"size": 3}, r"forward output, \(1, 2, 2, 2\).*got shape \(1, 2, 4, 4\)"),
+        ((1, 2, 4, 4), (8, 8), {}, r"\(N, C, H, W\) or \(C, H, W\)"),
+        ((1, 1, 1, 1), (1, 1, 2, 2), {"size": 3}, "larger than the input"),
+    ],
+)
+def test_max_pool2d_backward_bad_shapes(dout_shape, x_shape, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        layers.max_pool2d_backward(np.zeros(dout_shape), np.zeros(x_shape), **kwargs)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5, 7), (6,), (1, 1, 1, 1)])
+def test_relu_backward_equals_autograd_and_numerical_gradient(shape):
+    rng = np.random.default_rng(13)
+    x, dout = rng.normal(size=shape), rng.normal(size=shape)
+    ours = layers.relu_backward(dout, x)
+    assert_close([ours], autograd(F.relu, (x,), dout))
+    assert_close([ours], [numerical_gradient(layers.relu, x, dout)])
+    np.testing.assert_array_equal(layers.relu_backward(np.ones(3), np.array([-1.0, 0.0, 2.0])), [0, 0, 1])
+    with pytest.raises(ValueError, match=r"dout must have the shape of the forward output, \(3,\)"):
+        layers.relu_backward(np.ones(4), np.zeros(3))
+
+
+@pytest.mark.parametrize("x_shape", [(5, 7), (7,), (2, 3, 7)])
+def test_linear_backward_equals_autograd_and_numerical_gradient(x_shape):
+    rng = np.random.default_rng(14)
+    x, weight, bias = rng.normal(size=x_shape), rng.normal(size=(4, 7)), rng.normal(size=4)
+    dout = rng.normal(size=(*x_shape[:-1], 4))
+    ours = layers.linear_backward(dout, x, weight)
+    assert [g.shape for g in ours] == [x.shape, weight.shape, bias.shape]
+    assert_close(ours, autograd(F.linear, (x, weight, bias), dout))
+    numerical = [
+        numerical_gradient(lambda a: layers.linear(a, weight, bias), x, dout, eps=1e-3),
+        numerical_gradient(lambda w: layers.linear(x, w, bias), weight, dout, eps=1e-3),
+        numerical_gradient(lambda b: layers.linear(x, weight, b), bias, dout, eps=1e-3),
+    ]
+    assert_close(ours, numerical)
+
+
+def test_linear_backward_bad_shapes():
+    with pytest.raises(ValueError, match=r"forward output, \(2, 4\).*got shape \(2, 3\)"):
+        layers.linear_backward(np.zeros((2, 3)), np.zeros((2, 7)), np.zeros((4, 7)))
+    with pytest.raises(ValueError, match="expects inputs with 7 features"):
+        layers.linear_backward(np.zeros((2, 4)), np.zeros((2, 6)), np.zeros((4, 7)))
+    with pytest.raises(ValueError, match=r"weight must have shape \(out_features, in_features\)"):
+        layers.linear_backward(np.zeros((2, 4)), np.zeros((2, 7)), np.zeros(7))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("batch", [True, False])
+def test_softmax_cross_entropy_backward_equals_autograd_and_numerical_gradient(reduction, batch):
+    rng = np.random.default_rng(15)
+    logits = rng.normal(size=(6, 10) if batch else 10)
+    labels = rng.integers(0, 10, size=6) if batch else np.int64(3)
+    ours = layers.softmax_cross_entropy_backward(logits, labels, reduction)
+    logits_t = on_device(logits, requires_grad=True)
+    F.cross_entropy(logits_t, torch.as_tensor(labels, device=DEVICE), reduction=reduction).backward()
+    assert_close([ours], [logits_t.grad.cpu().numpy()])
+    numerical = numerical_gradient(lambda z: layers.cross_entropy(z, labels, reduction), logits, eps=1e-5)
+    assert_close([ours], [numerical])
+
+
+def test_softmax_cross_entropy_backward_by_hand_and_bad_input():
+    # Equal logits for 4 classes, true class 2: probabilities 1/4, minus 1 at the true class.
+    np.testing.assert_allclose(layers.softmax_cross_entropy_backward(np.zeros(4), 2), [0.25, 0.25, -0.75, 0.25])
+    # A batch of two: each row divided by 2 for the mean.
+    grads = layers.softmax_cross_entropy_backward(np.zeros((2, 2)), np.array([0, 1]))
+    np.testing.assert_allclose(grads, [[-0.25, 0.25], [0.25, -0.25]])
+    with pytest.raises(ValueError, match=r"one label per row of logits, shape \(3,\)"):
+        layers.softmax_cross_entropy_backward(np.zeros((3, 10)), np.zeros(4, dtype=int))
+    with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum'"):
+        layers.softmax_cross_entropy_backward(np.zeros((2, 3)), np.zeros(2, dtype=int), reduction="none")
+
+
+# ---------------------------------------------------------------------------------------------
+# A small CNN trained with nothing but these numpy passes equals the same CNN trained by PyTorch.
+# ---------------------------------------------------------------------------------------------
+
+
+def numpy_forward_backward(p: dict, x: np.ndarray, y: np.ndarray) -> tuple[float, dict]:
+    """Lesson 04's small CNN: conv -> ReLU -> pool -> conv (stride 2) -> ReLU -> pool -> FC."""
+    conv1 = layers.conv2d(x, p["conv1.weight"], p["conv1.bias"], padding=1)
+    relu1 = layers.relu(conv1)
+    pool1 = layers.max_pool2d(relu1, 3, 2)  # overlapping windows
+    conv2 = layers.conv2d(pool1, p["conv2.weight"], p["conv2.bias"], stride=2, padding=1)
+    relu2 = layers.relu(conv2)
+    pool2 = layers.max_pool2d(relu2)
+    flat = layers.flatten(pool2)
+    logits = layers.linear(flat, p["fc.weight"], p["fc.bias"])
+    g = {}
+    dflat, g["fc.weight"], g["fc.bias"] = layers.linear_backward(
+        layers.softmax_cross_entropy_backward(logits, y), flat, p["fc.weight"]
+    )
+    dconv2 = layers.relu_backward(layers.max_pool2d_backward(dflat.reshape(pool2.shape), relu2), conv2)
+    dpool1, g["conv2.weight"], g["conv2.bias"] = layers.conv2d_backward(dconv2, pool1, p["conv2.weight"], 2, 1)
+    dconv1 = layers.relu_backward(layers.max_pool2d_backward(dpool1, relu1, 3, 2), conv1)
+    _, g["conv1.weight"], g["conv1.bias"] = layers.conv2d_backward(dconv1, x, p["conv1.weight"], 1, 1)
+    return layers.cross_entropy(logits, y), g
+
+
+def test_numpy_training_equals_pytorch_training():
+    from helpers.core import to_input
+    from helpers.data import load_mnist
+
+    mnist = load_mnist()
+    images, labels = to_input(mnist.train_images[:1280]).numpy().astype(np.float64), mnist.train_labels[:1280]
+    torch.manual_seed(0)
+    net = torch.nn.Sequential()
+    net.add_module("conv1", torch.nn.Conv2d(1, 4, 3, padding=1))
+    net.add_module("relu1", torch.nn.ReLU())
+    net.add_module("pool1", torch.nn.MaxPool2d(3, 2))  # 28 -> 13
+    net.add_module("conv2", torch.nn.Conv2d(4, 6, 3, stride=2, padding=1))  # 13 -> 7
+    net.add_module("relu2", torch.nn.ReLU())
+    net.add_module("pool2", torch.nn.MaxPool2d(2))  # 7 -> 3
+    net.add_module("flatten", torch.nn.Flatten())
+    net.add_module("fc", torch.nn.Linear(6 * 3 * 3, 10))
+    net = net.to(DEVICE, torch.float64)
+    params = {name: p.detach().cpu().numpy().copy() for name, p in net.named_parameters()}
+    batches = np.random.default_rng(0).permutation(len(images)).reshape(40, 32)  # 40 steps of 32
+    lr = 0.2
+
+    numpy_losses = []
+    for index in batches:
+        loss, grads = numpy_forward_backward(params, images[index], labels[index])
+        for name in params:
+            params[name] -= lr * grads[name]
+        numpy_losses.append(loss)
+
+    x, y = on_device(images), torch.as_tensor(labels, device=DEVICE)
+    torch_losses = []
+    for index in batches:
+        index = torch.as_tensor(index, device=DEVICE)
+        loss = F.cross_entropy(net(x[index]), y[index])
+        net.zero_grad()
+        loss.backward()
+        with torch.no_grad():
+            for p in net.parameters():
+                p -= lr * p.grad
+        torch_losses.append(loss.item())
+
+    numpy_losses, torch_losses = np.array(numpy_losses), np.array(torch_losses)
+    assert layers.relative_error(numpy_losses, torch_losses) <= 1e-10  # float64 rounding only
+    for name, p in net.named_parameters():
+        assert layers.relative_error(params[name], p.detach().cpu().numpy()) <= 1e-8
+    assert numpy_losses[-5:].mean() < numpy_losses[:5].mean() - 0.2  # it learned
