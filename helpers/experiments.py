@@ -110,9 +110,7 @@ def _weighted_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 def _check_batch(images: torch.Tensor, labels: torch.Tensor) -> None:
     if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.ndim != 4:
         given = f"{type(images).__name__} {tuple(getattr(images, 'shape', ()))}"
-        raise TypeError(
-            f"images must be a float tensor (N, C, H, W), e.g. from helpers.training.to_input; got {given}."
-        )
+        raise TypeError(f"images must be a float tensor (N, C, H, W), e.g. from helpers.core.to_input; got {given}.")
     if not isinstance(labels, torch.Tensor) or labels.shape != images.shape[:1]:
         raise ValueError(
             f"labels must be a tensor with one label per image, shape ({images.shape[0]},); "
@@ -158,10 +156,10 @@ def train_steps(
     steps: int = 200,
     batch_size: int = 64,
     lr: float = 0.05,
-    momentum: float = 0.9,
+    momentum: float = 0.0,
     seed: int = 0,
 ) -> list[float]:
-    """A few steps of minibatch gradient descent (SGD with momentum) on random batches.
+    """A few steps of minibatch gradient descent (plain SGD by default) on random batches.
 
     Each step draws ``batch_size`` random images (a seeded generator, so two
     models trained with the same ``seed`` see exactly the same batches),
@@ -175,8 +173,11 @@ def train_steps(
         Trained in place.
     images, labels : torch.Tensor
         ``(N, C, H, W)`` float inputs and ``(N,)`` integer labels.
-    steps, batch_size, lr, momentum, seed
-        Number of steps, images per step, learning rate, momentum, batch-order seed.
+    steps, batch_size, lr, seed
+        Number of steps, images per step, learning rate, batch-order seed.
+    momentum : float
+        0 (the default) gives plain SGD, ``parameter -= lr * gradient``, as in
+        lessons 02-04; lesson 05 explains momentum.
 
     Returns
     -------
@@ -201,38 +202,68 @@ def train_steps(
     return losses.tolist()  # one transfer from the device at the end
 
 
-def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+def numerical_gradient(
+    f: Callable[[np.ndarray], float | np.ndarray],
+    x: np.ndarray,
+    dout: np.ndarray | None = None,
+    eps: float = 1e-6,
+) -> np.ndarray:
     """The gradient of ``f`` at ``x`` by central differences: nudge each entry up and down.
 
     ``df/dx[i] ~ (f(x + eps * e_i) - f(x - eps * e_i)) / (2 * eps)``: two
     evaluations of ``f`` per entry, so this is only for checking small
-    examples (a tiny network's parameters), never for training.
+    examples (a layer on a few numbers, a tiny network's parameters), never
+    for training.
+
+    With ``dout``, ``f`` returns an array (a layer's output) and the result is
+    the gradient of ``sum(f(x) * dout)``: what a backward pass given ``dout``
+    must return. The two outputs are subtracted before they are multiplied by
+    ``dout`` and added up, so the outputs that the nudged entry does not touch
+    cancel exactly and add no rounding error (as in CS231n's
+    ``eval_numerical_gradient_array``).
 
     Parameters
     ----------
     f : callable
-        Takes an array shaped like ``x`` and returns a number.
+        Takes an array shaped like ``x`` and returns a number (or, with
+        ``dout``, an array shaped like ``dout``).
     x : np.ndarray
-        Where to take the gradient (float64 recommended); not modified.
+        Where to take the gradient (computed in float64); not modified.
+    dout : np.ndarray, optional
+        The weights of ``f``'s outputs: the gradient of the loss with respect to them.
     eps : float
         The nudge.
 
     Returns
     -------
     np.ndarray
-        Same shape as ``x``.
+        float64, the shape of ``x``.
     """
     x = np.array(x, dtype=np.float64)  # a copy we may nudge
+    if dout is not None:
+        dout = np.asarray(dout, dtype=np.float64)
     grad = np.empty_like(x)
     flat, grad_flat = x.reshape(-1), grad.reshape(-1)
     for i in range(flat.size):
         original = flat[i]
         flat[i] = original + eps
-        up = float(f(x))
+        up = np.asarray(f(x), dtype=np.float64)
         flat[i] = original - eps
-        down = float(f(x))
+        down = np.asarray(f(x), dtype=np.float64)
         flat[i] = original
-        grad_flat[i] = (up - down) / (2 * eps)
+        if dout is None:
+            if up.size != 1:
+                raise ValueError(
+                    f"numerical_gradient: f returned an array of shape {up.shape}; return one number, "
+                    "or pass dout (the weights of its outputs)."
+                )
+            grad_flat[i] = (float(up.reshape(())) - float(down.reshape(()))) / (2 * eps)
+        else:
+            if up.shape != dout.shape:
+                raise ValueError(
+                    f"numerical_gradient: f returned shape {up.shape} but dout has shape {dout.shape}; they must match."
+                )
+            grad_flat[i] = np.sum((up - down) * dout) / (2 * eps)
     return grad
 
 

@@ -71,7 +71,7 @@ def test_train_steps_learns_and_is_reproducible():
     for _ in range(2):
         torch.manual_seed(0)
         model = experiments.small_cnn("relu")
-        losses.append(experiments.train_steps(model, images, labels, steps=40, batch_size=16, seed=1))
+        losses.append(experiments.train_steps(model, images, labels, steps=40, batch_size=16, momentum=0.9, seed=1))
     assert losses[0] == losses[1]
     assert len(losses[0]) == 40
     # Random labels on 64 images: a ReLU CNN memorises some of them, so the loss falls.
@@ -80,11 +80,44 @@ def test_train_steps_learns_and_is_reproducible():
         experiments.train_steps(model, images, labels, steps=0)
 
 
+def test_train_steps_is_plain_sgd_by_default():
+    """One step with the defaults is lesson 02's update: parameter -= lr * gradient."""
+    images, labels = batch(8)
+    torch.manual_seed(0)
+    model = experiments.small_cnn("relu")
+    before = [p.detach().clone() for p in model.parameters()]
+    index = torch.randint(len(images), (1, 4), generator=torch.Generator().manual_seed(5))[0]
+    torch.nn.functional.cross_entropy(model(images[index]), labels[index]).backward()
+    expected = [b - 0.05 * p.grad for b, p in zip(before, model.parameters(), strict=True)]
+    model.zero_grad()
+    experiments.train_steps(model, images, labels, steps=1, batch_size=4, lr=0.05, seed=5)
+    for after, wanted in zip(model.parameters(), expected, strict=True):
+        torch.testing.assert_close(after.detach(), wanted)
+
+
 def test_numerical_gradient_matches_calculus():
     x = np.array([[1.0, -2.0], [0.5, 3.0]])
     grad = experiments.numerical_gradient(lambda a: float(np.sum(a**3)), x)
     np.testing.assert_allclose(grad, 3 * x**2, rtol=1e-6)
     assert x[0, 0] == 1.0  # not modified
+
+
+def test_numerical_gradient_of_an_array_output_weighted_by_dout():
+    # f(x) = x**2 elementwise; the gradient of sum(f(x) * dout) is 2 * x * dout.
+    x, dout = np.array([1.0, -2.0, 0.5]), np.array([3.0, 1.0, -2.0])
+    grad = experiments.numerical_gradient(lambda a: a**2, x, dout)
+    np.testing.assert_allclose(grad, 2 * x * dout, rtol=1e-7)
+    # Outputs the nudged entry does not touch cancel exactly: a huge untouched output adds no error.
+    big = np.array([1.0, 1e12])
+    grad = experiments.numerical_gradient(lambda a: a * np.array([3.0, 1.0]), big, np.array([1.0, 0.0]))
+    np.testing.assert_allclose(grad, [3.0, 0.0], rtol=1e-9)
+
+
+def test_numerical_gradient_bad_output():
+    with pytest.raises(ValueError, match=r"returned an array of shape \(2,\); return one number, or pass dout"):
+        experiments.numerical_gradient(lambda a: a, np.zeros(2))
+    with pytest.raises(ValueError, match=r"f returned shape \(2,\) but dout has shape \(3,\)"):
+        experiments.numerical_gradient(lambda a: a, np.zeros(2), np.zeros(3))
 
 
 def test_draw_pipeline():
