@@ -40,9 +40,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
+from helpers.core import pick_device, sync
 from helpers.data import load_mnist
 from helpers.models import mnist_cnn
-from helpers.training import accuracy, fit, pick_device
+from helpers.training import accuracy, fit
 
 
 class ClassicNet(nn.Module):
@@ -90,11 +91,6 @@ class Run:
     quarter_seconds: float | None = None  # classic only: checked every quarter epoch
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def run_lesson(data, device: torch.device, seed: int, target: float) -> Run:
     model = mnist_cnn(seed=seed)
     history = fit(
@@ -128,7 +124,7 @@ def run_classic(data, device: torch.device, seed: int, target: float, max_epochs
     seconds, acc, quarter_seconds = 0.0, 0.0, None
     for epoch in range(1, max_epochs + 1):
         model.train()
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         for step, (x, y) in enumerate(loader, start=1):
             x, y = x.to(device), y.to(device)
@@ -137,7 +133,7 @@ def run_classic(data, device: torch.device, seed: int, target: float, max_epochs
             loss.backward()
             optimizer.step()
             if step in checks:
-                _sync(device)
+                sync(device)
                 seconds += time.perf_counter() - start
                 acc = accuracy(model, data.test_images, data.test_labels)  # the clock is stopped
                 if acc >= target and quarter_seconds is None:
@@ -145,7 +141,7 @@ def run_classic(data, device: torch.device, seed: int, target: float, max_epochs
                 model.train()
                 start = time.perf_counter()
         scheduler.step()
-        _sync(device)
+        sync(device)
         seconds += time.perf_counter() - start
         if acc >= target:  # the last check was at the end of this epoch
             return Run(seconds, acc, epoch, quarter_seconds)

@@ -430,14 +430,20 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def trained_mnist_cnn(path: Path | str | None = WEIGHTS_PATH, data: Any = None, progress: bool = True) -> nn.Module:
+def trained_mnist_cnn(
+    path: Path | str | None = WEIGHTS_PATH,
+    data: Any = None,
+    progress: bool = True,
+    device: torch.device | str | None = None,
+) -> nn.Module:
     """Lesson 05's trained CNN: loaded from ``path`` if saved there, else trained as lesson 05 does.
 
     Training (only when there is no file) uses the lesson's recipe: the
     training images minus a 10% validation split (``split_validation``),
-    ``mnist_cnn()`` and ``fit`` with its defaults; the weights are then saved
-    to ``path`` (unless it is None). On the CPU this gives the very weights
-    lesson 05 saves. The model is returned in evaluation mode on the CPU.
+    ``mnist_cnn()`` and ``fit`` with its defaults, on ``device``; the weights
+    are then saved to ``path`` (unless it is None). On the CPU this gives the
+    very weights lesson 05 saves (on the same machine and settings). The model
+    is returned in evaluation mode on ``device``.
 
     Parameters
     ----------
@@ -447,19 +453,24 @@ def trained_mnist_cnn(path: Path | str | None = WEIGHTS_PATH, data: Any = None, 
         What ``load_mnist()`` returned (loaded here when needed and not given).
     progress : bool
         Show a progress bar while training.
+    device : torch.device or str, optional
+        Where the model lives (and trains, if it must); by default ``pick_device()``,
+        so that lessons 06-08 use the GPU when there is one. Move inputs there too
+        (``to_input(images, device)``) and call ``.cpu()`` before ``.numpy()``.
     """
     from helpers.models import mnist_cnn
 
+    device = torch.device(device) if device is not None else pick_device()
     model = mnist_cnn()
     if path is not None and Path(path).is_file():
-        return load_weights(model, path).eval()
+        return load_weights(model, path).to(device).eval()
     if data is None:
         from helpers.data import load_mnist
 
         data = load_mnist()
     (train_images, train_labels), valid = split_validation(data.train_images, data.train_labels)
-    fit(model, train_images, train_labels, valid=valid, progress=progress)
-    model.cpu().eval()
+    fit(model, train_images, train_labels, valid=valid, device=device, progress=progress)
+    model.to(device).eval()
     if path is not None:
         save_weights(model, path)
     return model

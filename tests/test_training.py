@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import helpers.training as training
@@ -353,13 +354,81 @@ class _Tiny:
 
 def test_trained_mnist_cnn_trains_saves_then_loads(tmp_path, mnist):
     path = tmp_path / "mnist_cnn.pt"
-    trained = trained_mnist_cnn(path, data=_Tiny(mnist), progress=False)
+    trained = trained_mnist_cnn(path, data=_Tiny(mnist), progress=False, device="cpu")
     assert path.is_file() and not trained.training
     # The lesson's recipe by hand gives the same weights.
     (images, labels), valid = split_validation(mnist.train_images[:200], mnist.train_labels[:200])
     by_hand = mnist_cnn()
-    fit(by_hand, images, labels, valid=valid, progress=False)
+    fit(by_hand, images, labels, valid=valid, device="cpu", progress=False)
     for (name, p), q in zip(trained.state_dict().items(), by_hand.state_dict().values(), strict=True):
-        assert torch.equal(p, q.cpu()), name
-    loaded = trained_mnist_cnn(path, data="not used when the file exists")
+        assert torch.equal(p, q), name
+    loaded = trained_mnist_cnn(path, data="not used when the file exists", device="cpu")
     assert torch.equal(loaded.conv1.weight, trained.conv1.weight)
+
+
+def test_trained_mnist_cnn_lives_on_pick_device_by_default(tmp_path, mnist):
+    path = tmp_path / "mnist_cnn.pt"
+    trained = trained_mnist_cnn(path, data=_Tiny(mnist, count=100), progress=False)
+    loaded = trained_mnist_cnn(path)
+    for model in (trained, loaded):
+        assert {p.device.type for p in model.parameters()} == {pick_device().type}
+        assert {b.device.type for b in model.buffers()} == {pick_device().type}
+        assert not model.training
+    # Usable at once on its device: inputs made there, outputs read back with .cpu().
+    x = to_input(mnist.test_images[:4], pick_device())
+    with torch.no_grad():
+        assert loaded(x).cpu().numpy().shape == (4, 10)
+    assert 0 <= accuracy(loaded, mnist.test_images[:100], mnist.test_labels[:100]) <= 1
+
+
+# --- the training loop by hand agrees with fit (lesson 05, section 4) ----------------------------
+
+
+def _hand_loop_mean_loss(images, labels, lr: float, batch_size: int, seed: int) -> float:
+    """Lesson 05's loop by hand: shuffled minibatches, forward, loss, backward, an SGD update, zero grads."""
+    model = mnist_cnn()
+    x, y = to_input(images), torch.as_tensor(labels)
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    total = 0.0
+    for first in range(0, len(x), batch_size):
+        batch = order[first : first + batch_size]
+        loss = F.cross_entropy(model(x[batch]), y[batch])
+        loss.backward()
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(p.grad, alpha=-lr)  # p = p - lr * grad, as torch.optim.SGD computes it
+                p.grad = None
+        total += loss.item() * len(batch)
+    return total / len(x)
+
+
+@pytest.mark.parametrize(("count", "lr", "seed"), [(1000, 0.1, 0), (700, 0.05, 3)])
+def test_hand_loop_and_fit_give_the_same_epoch_loss(mnist, count, lr, seed):
+    images, labels = mnist.train_images[:count], mnist.train_labels[:count]
+    by_hand = _hand_loop_mean_loss(images, labels, lr=lr, batch_size=128, seed=seed)
+    history = fit(
+        mnist_cnn(),
+        images,
+        labels,
+        epochs=1,
+        batch_size=128,
+        lr=lr,
+        optimizer="sgd",
+        schedule="constant",
+        weight_decay=0.0,
+        seed=seed,
+        channels_last=False,
+        device="cpu",
+        progress=False,
+    )
+    assert history[0]["loss"] == pytest.approx(by_hand, rel=1e-5)
+    assert by_hand < 2.0, "and it learned something in one epoch (the loss starts near ln 10 = 2.3)"
+
+
+def test_hand_loop_with_another_order_is_not_fit(mnist):
+    """The agreement above is not trivial: a different batch order gives a different epoch loss."""
+    images, labels = mnist.train_images[:1000], mnist.train_labels[:1000]
+    by_hand = _hand_loop_mean_loss(images, labels, lr=0.1, batch_size=128, seed=1)
+    options = {"optimizer": "sgd", "schedule": "constant", "weight_decay": 0.0, "channels_last": False}
+    history = fit(mnist_cnn(), images, labels, epochs=1, lr=0.1, seed=0, device="cpu", progress=False, **options)
+    assert history[0]["loss"] != pytest.approx(by_hand, rel=1e-3)
