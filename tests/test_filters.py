@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndimage
 import torch
+import torch.nn.functional as F
 
 from helpers.core import pick_device
 from helpers.data import load_mnist
@@ -139,6 +140,23 @@ def test_works_whatever_the_default_device():
     with torch.device("meta"):  # a device that holds no numbers: anything made there would fail .numpy()
         np.testing.assert_array_equal(correlate(image, edge_filters()), expected)
         assert fingerprints(image).shape == (8, 4, 4)
+
+
+def test_convolutions_run_on_one_thread_and_the_thread_count_comes_back(monkeypatch):
+    """Small conv2d calls on several threads spin on a busy machine; the caller's setting is kept."""
+    threads_seen, conv2d = [], F.conv2d
+
+    def conv2d_spy(*args, **kwargs):
+        threads_seen.append(torch.get_num_threads())
+        return conv2d(*args, **kwargs)
+
+    monkeypatch.setattr(F, "conv2d", conv2d_spy)
+    before = torch.get_num_threads()
+    images = np.random.default_rng(0).random((300, 28, 28))
+    correlate(images, edge_filters())
+    fingerprints(images)
+    assert len(threads_seen) == 6 and set(threads_seen) == {1}  # 3 chunks of 128 images, twice
+    assert torch.get_num_threads() == before
 
 
 def test_prediction_is_the_nearest_mean():
