@@ -71,3 +71,26 @@ def test_layer_shapes_restores_training_mode_and_rejects_other_models():
     assert model.training
     with pytest.raises(TypeError, match="expects an nn.Sequential model; got Linear"):
         layer_shapes(nn.Linear(2, 2))
+
+
+def test_blocks_are_conv_pool_norm_relu():
+    names = [name for name, _ in mnist_cnn().named_children()]
+    assert names[:4] == ["conv1", "pool1", "norm1", "relu1"]
+    assert names == [f"{kind}{i}" for i in (1, 2, 3) for kind in ("conv", "pool", "norm", "relu")] + ["flatten", "fc"]
+
+
+def test_relu_and_max_pool_commute():
+    """Lesson 05: pooling before the ReLU computes what lesson 04's ReLU-then-pool does."""
+    maps = torch.randn(4, 8, 14, 14, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(torch.relu(nn.functional.max_pool2d(maps, 2)), nn.functional.max_pool2d(torch.relu(maps), 2))
+
+
+def test_pool3_drops_the_last_row_and_column_of_conv3():
+    """Lesson 05: a 2x2 max-pool of a 7x7 map gives 3x3; row 7 and column 7 are never looked at."""
+    pool3 = mnist_cnn().pool3
+    maps = torch.randn(1, 64, 7, 7, generator=torch.Generator().manual_seed(2))
+    changed = maps.clone()
+    changed[..., 6, :] = 100.0
+    changed[..., :, 6] = 100.0
+    assert pool3(maps).shape == (1, 64, 3, 3)
+    assert torch.equal(pool3(maps), pool3(changed))
