@@ -17,6 +17,7 @@ controls and an ``Output``), the widgets' ``value``, ``max`` and
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -363,7 +364,8 @@ def slider_explorer(
     -------
     The ipywidgets ``interactive`` object (its ``children`` are the controls,
     each with the ``description`` of its name, then the output), or None
-    without ipywidgets.
+    without ipywidgets. Its controls start at the first static picture's
+    values (those it leaves out at ``draw``'s defaults).
     """
     limits = dict(limits or {})
     for name, (other, maxima) in limits.items():
@@ -407,6 +409,17 @@ def slider_explorer(
 
         leader.observe(follow, names="value")
         follow()
+    # Start where the first static picture is (and, for what it leaves out, at draw's own defaults),
+    # not in the middle of each slider's range.
+    start = {
+        name: parameter.default
+        for name, parameter in inspect.signature(draw).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+    start.update(static[0] if static else {})
+    for name in controls:  # in the controls' order, so that a leader moves before its follower
+        if name in start and name in by_name:
+            by_name[name].value = start[name]
     return widget
 
 

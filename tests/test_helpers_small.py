@@ -60,6 +60,15 @@ def test_slider_explorer_draws_the_static_row():
     widget = slider_explorer(draw, static=[{"size": 2}, {"size": 5}], size=(1, 9, 1))
     assert seen[:2] == [2, 5]
     assert widget is not None and widget.children[0].description == "size"
+    assert widget.children[0].value == 2 and seen[-1] == 2, "the live slider starts at the first static picture"
+
+
+def test_controls_the_static_row_leaves_out_start_at_draws_defaults():
+    def draw(ax, size, colour="red", image=3):
+        ax.set_title(f"{size} {colour} {image}")
+
+    widget = slider_explorer(draw, static=[{"size": 4}], size=(1, 9, 1), image=(0, 99, 1))
+    assert (controls(widget)["size"].value, controls(widget)["image"].value) == (4, 3)
 
 
 def controls(widget):
@@ -86,6 +95,7 @@ def test_the_channel_slider_follows_the_layer():
     assert seen[:2] == [("conv1", 15), ("conv3", 40)], "the static row keeps within each layer's channels"
     layer, channel = controls(widget)["layer"], controls(widget)["channel"]
     assert (layer.value, channel.max) == ("conv1", 15), "the slider starts with conv1's 16 channels"
+    assert channel.value == 15 and seen[-1] == ("conv1", 15), "it starts at the first static picture, within range"
     layer.value = "conv3"
     assert channel.max == 63
     channel.value = 40
