@@ -309,7 +309,7 @@ def show_feature_maps(maps: dict[str, Any], channels: int = 8, *, size: float = 
     fig, axes = plt.subplots(
         len(maps), channels, figsize=(size * channels + 0.8, size * len(maps) + 0.3), squeeze=False
     )
-    for row, (name, fmap) in zip(axes, maps.items(), strict=True):
+    for r, (row, (name, fmap)) in enumerate(zip(axes, maps.items(), strict=True)):
         values = _as_numpy(fmap)
         limit = float(np.abs(values[:channels]).max()) or 1.0
         for c, ax in enumerate(row):
@@ -317,7 +317,7 @@ def show_feature_maps(maps: dict[str, Any], channels: int = 8, *, size: float = 
             ax.set_yticks([])
             if c < len(values):
                 ax.imshow(values[c], cmap=SIGNED_CMAP, vmin=-limit, vmax=limit)
-                if row is axes[0]:
+                if r == 0:  # channel numbers over the first row
                     ax.set_title(f"ch {c}", fontsize=8)
             else:
                 ax.set_axis_off()

@@ -467,5 +467,9 @@ def test_pictures(trained, mnist):
     assert len(fig.axes) == 8
     fig = V.show_feature_maps(V.feature_maps(trained, mnist.test_images[0]), channels=6)
     assert len(fig.axes) == 3 * 6
+    assert [ax.get_title() for ax in fig.axes[:6]] == [f"ch {c}" for c in range(6)], "channel numbers on top"
+    assert fig.axes[0].images[0].get_cmap().name == "RdBu_r", "signed maps, centred on zero"
+    low, high = fig.axes[0].images[0].get_clim()
+    assert low == -high
     with pytest.raises(ValueError, match=r"list of \(k, s, s\) crops"):
         V.show_patches([np.zeros((3, 3))])
