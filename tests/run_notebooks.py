@@ -106,6 +106,7 @@ def execute(notebook: Path, timeout: int = 600) -> float:
     text = nbformat.writes(book)  # serialised first: a failure here leaves no file behind
     with tempfile.NamedTemporaryFile("w", dir=notebook.parent, suffix=".ipynb", delete=False, encoding="utf-8") as tmp:
         tmp.write(text)
+    os.chmod(tmp.name, notebook.stat().st_mode & 0o777)  # keep the notebook's permissions
     os.replace(tmp.name, notebook)
     return seconds
 
