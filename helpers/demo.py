@@ -38,7 +38,6 @@ from PIL import Image, UnidentifiedImageError
 from torch import nn
 
 from helpers.core import to_input
-from helpers.data import DATA_DIR
 
 LESSON = 8
 
@@ -48,6 +47,7 @@ __all__ = [
     "FONT_DIGITS_PATH",
     "MAX_BYTES",
     "MAX_PIXELS",
+    "PAGE_PICTURE",
     "DigitImageError",
     "FontDigits",
     "ImageTooLargeError",
@@ -172,8 +172,11 @@ def read_image(data: bytes | bytearray | memoryview, *, max_bytes: int = MAX_BYT
         with warnings.catch_warnings():  # Pillow warns about big images; we refuse them below instead
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
-    except Image.DecompressionBombError as error:
-        raise ImageTooLargeError(f"the image is far too large ({error}); the limit is {max_pixels:,} pixels.") from None
+    except Image.DecompressionBombError:
+        raise ImageTooLargeError(
+            f"the image is far too large: over {2 * Image.MAX_IMAGE_PIXELS:,} pixels by its header; the limit is "
+            f"{max_pixels:,} pixels (checked before decoding). Send a smaller image."
+        ) from None
     except UnidentifiedImageError:
         if looks_like_an_image:
             raise UnreadableImageError(
@@ -251,7 +254,7 @@ def _shrink_array(gray: np.ndarray) -> np.ndarray:
     height, width = gray.shape
     if max(height, width) <= WORKING_SIZE:
         return gray
-    return np.asarray(_shrink(Image.fromarray(gray, mode="F")), dtype=np.float32)
+    return np.asarray(_shrink(Image.fromarray(gray)), dtype=np.float32)
 
 
 def _gray_from_array(array: Any) -> np.ndarray:
@@ -356,7 +359,7 @@ def preparation_steps(image: Any) -> dict[str, np.ndarray]:
     height, width = cropped.shape
     scale = BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))  # PIL: (width, height)
-    fitted = np.asarray(Image.fromarray(cropped, mode="F").resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
+    fitted = np.asarray(Image.fromarray(cropped).resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
     fitted = np.clip(fitted, 0, None)
     fitted = fitted / max(float(fitted.max()), 1e-6)  # the strongest ink is full white, as in MNIST
     # Centre of mass of the fitted digit, in its own pixel coordinates (row, column).
@@ -407,7 +410,7 @@ def prepare_digit(image: Any) -> np.ndarray:
 def raw_resize(image: Any) -> np.ndarray:
     """The naive way: the whole picture squeezed to 28x28 as it is (no inversion, no crop), uint8."""
     gray = grayscale(image)
-    small = Image.fromarray(gray, mode="F").resize((SIZE, SIZE), Image.Resampling.BILINEAR)
+    small = Image.fromarray(gray).resize((SIZE, SIZE), Image.Resampling.BILINEAR)
     return np.round(np.clip(np.asarray(small), 0, 1) * 255).astype(np.uint8)
 
 
@@ -495,7 +498,7 @@ def plot_top_k(ax, predictions: Sequence[Sequence], true_label: int | None = Non
 
 def to_png(image: np.ndarray, scale: int = 1) -> bytes:
     """A uint8 grayscale image as PNG file bytes (each pixel a ``scale`` x ``scale`` square)."""
-    picture = Image.fromarray(np.asarray(image, dtype=np.uint8), mode="L")
+    picture = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8))
     if scale > 1:
         picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
     buffer = io.BytesIO()
@@ -619,8 +622,13 @@ def digit_gallery(model: nn.Module, images: np.ndarray, labels: Sequence[int], i
 # ---------------------------------------------------------------------------
 # The lesson's test set of digits that are not from MNIST.
 
-#: Where the font-digit test set lives (tracked by git), and its md5 (also in its README).
-FONT_DIGITS_PATH = DATA_DIR / "font_digits" / "font_digits.npz"
+#: A picture of the service's web page (``python -m helpers.serve``), for places without a live service:
+#: taken with headless Chromium (playwright) after clicking a test digit and drawing a 7 on the canvas.
+PAGE_PICTURE = Path(__file__).resolve().parent / "static" / "page.png"
+
+#: Where the font-digit test set lives (tracked by git, so always in the repository's own data/
+#: folder, wherever COURSE_DATA_DIR points), and its md5 (also in its README).
+FONT_DIGITS_PATH = Path(__file__).resolve().parent.parent / "data" / "font_digits" / "font_digits.npz"
 FONT_DIGITS_MD5 = "88cfb36ea06b45c21b2bf75ae0c5e98e"
 
 

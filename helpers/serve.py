@@ -1,0 +1,490 @@
+"""The trained model as a web service: ``python -m helpers.serve [--port N]``.
+
+Introduced in lesson 08. Built on FastAPI (the web framework) and uvicorn (the
+server); it listens on 127.0.0.1 only (this computer), unless told otherwise.
+
+* ``POST /predict[?k=3]``: an image as the multipart form field ``file``;
+  answers ``{"predictions": [{"digit": d, "probability": p}, ...],
+  "prepared": <the 28x28 input the model saw, PNG as base64>,
+  "milliseconds": <time spent on it>}``, best first. Bad input gets
+  ``{"error": "<what was wrong and what is expected>"}`` with status 400
+  (unreadable, no ink, a bad ``k``), 413 (over ``MAX_BYTES`` bytes or
+  ``MAX_PIXELS`` pixels; a decompression bomb is refused from its header) or
+  415 (not a PNG, JPEG, GIF or BMP).
+* ``GET /``: a page to click test digits, draw one or upload a picture, with
+  the top-3 as bars (``helpers/static/``).
+* ``GET /examples``: the page's gallery, test digits as PNG (base64) with labels.
+* ``GET /health``: ``{"status": "ok"}``.
+
+The model (the augmented one, ``data/mnist_cnn_robust.pt``, trained on first
+use when missing) is loaded once, on the GPU when there is one.
+``start_service()`` runs the same command in the background (the notebook and
+the tests use it) and ``stop()`` ends it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import collections
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+from torch import nn
+
+from helpers.core import pick_device, to_input
+from helpers.demo import MAX_BYTES, MAX_PIXELS, DigitImageError, prepare_digit, read_image, to_png
+
+LESSON = 8
+
+__all__ = ["BackgroundService", "create_app", "example_digits", "main", "get_json", "post_image", "start_service"]
+
+STATIC = Path(__file__).resolve().parent / "static"
+ROOT = Path(__file__).resolve().parent.parent
+#: Room for the multipart wrapping around the file itself.
+FORM_OVERHEAD = 64_000
+
+
+def example_digits(model: nn.Module, images: np.ndarray, labels: np.ndarray, per_digit: int = 2, wrong: int = 4):
+    """The gallery: the first ``per_digit`` test images of each digit the model gets right, then
+    the first ``wrong`` it gets wrong.
+
+    Returns
+    -------
+    list of int
+        Positions in ``images``.
+    """
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        predicted = torch.cat(
+            [model(to_input(images[i : i + 2000], device)).argmax(1).cpu() for i in range(0, len(images), 2000)]
+        ).numpy()
+    right = predicted == labels
+    chosen = [int(i) for digit in range(10) for i in np.flatnonzero(right & (labels == digit))[:per_digit]]
+    return chosen + [int(i) for i in np.flatnonzero(~right)[:wrong]]
+
+
+class _TooLarge(Exception):
+    """A request body over the limit."""
+
+
+class _LimitBody:
+    """ASGI middleware: refuse a request body over ``limit`` bytes with a 413, without keeping it.
+
+    A body whose declared length is over the limit is refused before the
+    application sees it; one sent without its length is counted as it
+    arrives. Either way the rest of the body is read and thrown away (up to
+    ``DRAIN_LIMIT``), so that a client which sends the whole body before
+    reading the answer gets the 413 instead of a broken connection.
+    """
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.limit
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await _drain(receive)
+                message = f"the upload has {int(value):,} bytes; the limit is {limit - FORM_OVERHEAD:,} bytes."
+                await _send_json(send, 413, {"error": message})
+                return None
+        seen = 0
+
+        async def counted() -> dict:
+            nonlocal seen
+            event = await receive()
+            seen += len(event.get("body", b""))
+            if seen > limit:
+                if event.get("more_body", False):
+                    await _drain(receive)
+                raise _TooLarge(f"the upload is over the limit of {limit - FORM_OVERHEAD:,} bytes.")
+            return event
+
+        return await self.app(scope, counted, send)
+
+
+#: At most this many bytes of a refused body are read (and thrown away) before answering.
+DRAIN_LIMIT = 200_000_000
+
+
+async def _drain(receive: Any) -> None:
+    discarded = 0
+    while discarded < DRAIN_LIMIT:
+        event = await receive()
+        discarded += len(event.get("body", b""))
+        if event["type"] != "http.request" or not event.get("more_body", False):
+            return
+
+
+async def _send_json(send: Any, status: int, content: dict) -> None:
+    import json
+
+    body = json.dumps(content).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _predictor(model: nn.Module, device: torch.device):
+    """One image's probabilities, as fast as one image allows: no gradients, no mode switches."""
+    model.eval()
+
+    def probabilities(prepared: np.ndarray) -> list[float]:
+        x = to_input(torch.from_numpy(prepared), device)
+        with torch.inference_mode():
+            return torch.softmax(model(x).float(), dim=1)[0].cpu().tolist()
+
+    return probabilities
+
+
+def create_app(
+    model: nn.Module | None = None,
+    *,
+    examples: list[dict] | None = None,
+    max_bytes: int = MAX_BYTES,
+    max_pixels: int = MAX_PIXELS,
+):
+    """The web application (FastAPI), around a model that is loaded once.
+
+    Parameters
+    ----------
+    model : torch.nn.Module, optional
+        A trained MNIST model, on the device it should run on; by default the
+        augmented model (``helpers.augment.trained_robust_cnn``) on ``pick_device()``.
+    examples : list of dict, optional
+        The gallery served at ``/examples``: ``{"index", "label", "png"}`` each.
+    max_bytes, max_pixels : int
+        The limits on an upload.
+    """
+    if model is None:
+        from helpers.augment import trained_robust_cnn
+
+        model = trained_robust_cnn()
+    device = next(model.parameters()).device
+    probabilities = _predictor(model, device)
+    gallery = {"examples": examples or []}
+
+    app = FastAPI(title="Digit model", docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    app.add_middleware(_LimitBody, limit=max_bytes + FORM_OVERHEAD)
+
+    @app.exception_handler(_TooLarge)
+    async def too_large(request: Request, exc: _TooLarge):
+        return error(413, str(exc))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        return error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError):
+        return error(400, f"bad request: {exc.errors()[0].get('msg', 'invalid input')}.")
+
+    @app.get("/")
+    async def page():
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok"}
+
+    @app.get("/examples")
+    async def examples_route():
+        return gallery
+
+    @app.post("/predict")
+    async def predict(request: Request, k: str = "3"):
+        start = time.perf_counter()
+        if not k.isdigit() or not 1 <= int(k) <= 10:
+            return error(400, f"k must be a whole number from 1 to 10 (there are ten digits); got {k!r}.")
+        content_type = request.headers.get("content-type", "")
+        if not content_type.startswith("multipart/form-data"):
+            return error(
+                400, f"send the image as multipart/form-data with the field 'file'; got content type {content_type!r}."
+            )
+        try:
+            form = await request.form(max_files=1, max_fields=10)
+        except _TooLarge:
+            raise
+        except Exception as problem:  # malformed multipart body, or more than one file
+            return error(400, f"the form cannot be read ({problem}); send one image in the field 'file'.")
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            await form.close()
+            return error(400, "no file: send the image as the multipart form field 'file'.")
+        data = await upload.read(max_bytes + 1)
+        await form.close()
+        try:
+            prepared = prepare_digit(read_image(data, max_bytes=max_bytes, max_pixels=max_pixels))
+        except DigitImageError as problem:
+            return error(problem.status, str(problem))
+        chances = probabilities(prepared)
+        order = sorted(range(10), key=lambda digit: -chances[digit])[: int(k)]
+        answer = {
+            "predictions": [{"digit": digit, "probability": chances[digit]} for digit in order],
+            "prepared": base64.b64encode(to_png(prepared)).decode("ascii"),
+            "milliseconds": round((time.perf_counter() - start) * 1000, 2),
+        }
+        return JSONResponse(answer)
+
+    return app
+
+
+def _gallery(model: nn.Module) -> list[dict]:
+    from helpers.data import load_mnist
+
+    mnist = load_mnist(download=False)
+    indices = example_digits(model, mnist.test_images, mnist.test_labels)
+    return [
+        {
+            "index": index,
+            "label": int(mnist.test_labels[index]),
+            "png": base64.b64encode(to_png(mnist.test_images[index])).decode("ascii"),
+        }
+        for index in indices
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the service and serve until Ctrl+C (or SIGTERM)."""
+    parser = argparse.ArgumentParser(description="Serve the digit model: a web page and POST /predict.")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free port); default 8000")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on; default 127.0.0.1 (this computer)")
+    parser.add_argument("--weights", type=Path, help="a weights file for mnist_cnn (default: the augmented model)")
+    parser.add_argument("--threads", type=int, default=1, help="PyTorch threads per image (default 1)")
+    parser.add_argument("--parent-pid", type=int, help="stop when this process ends (start_service sets it)")
+    args = parser.parse_args(argv)
+
+    import uvicorn
+
+    from helpers.augment import ROBUST_WEIGHTS_PATH, trained_robust_cnn
+    from helpers.models import mnist_cnn
+    from helpers.training import load_weights
+
+    torch.set_num_threads(max(1, args.threads))  # one small image: more threads only add overhead
+    device = pick_device()
+    if args.weights is not None:
+        model = load_weights(mnist_cnn(), args.weights).to(device).eval()
+    else:
+        if not ROBUST_WEIGHTS_PATH.is_file():
+            print("No data/mnist_cnn_robust.pt yet: training the augmented model first (a minute or two on a CPU).")
+        model = trained_robust_cnn(device=device)
+    app = create_app(model, examples=_gallery(model))
+
+    try:
+        sock = socket.create_server((args.host, args.port), backlog=256)
+    except OSError as problem:
+        print(f"cannot listen on {args.host}:{args.port} ({problem.strerror}); try another --port, or --port 0.")
+        return 1
+    host, port = sock.getsockname()[:2]
+    print(f"Serving the digit model ({device.type}) on http://{host}:{port}  (Ctrl+C to stop)", flush=True)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    if args.parent_pid:
+        _stop_with_parent(server, args.parent_pid)
+    server.run(sockets=[sock])
+    return 0
+
+
+def _stop_with_parent(server: Any, parent: int) -> None:
+    """Stop ``server`` once the process that started it has ended (a notebook kernel that was shut down)."""
+
+    def watch() -> None:
+        while not server.should_exit:
+            time.sleep(1.0)
+            if os.getppid() != parent:  # our parent is gone: we were handed to another process
+                server.should_exit = True
+
+    threading.Thread(target=watch, daemon=True, name="parent watch").start()
+
+
+#: An HTTP client that never goes through a proxy (the service is on this computer).
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def post_image(
+    url: str, data: bytes, filename: str = "digit.png", *, k: int | str = 3, timeout: float = 30.0
+) -> tuple[int, dict]:
+    """Send an image file to a running service's ``POST /predict`` as the form field ``file``.
+
+    Parameters
+    ----------
+    url : str
+        The service, e.g. ``http://127.0.0.1:8000``.
+    data : bytes
+        The image file's bytes.
+    filename : str
+        The name sent with it.
+    k : int
+        How many answers to ask for.
+
+    Returns
+    -------
+    (int, dict)
+        The HTTP status and the JSON answer (``{"predictions": ...}`` or ``{"error": ...}``).
+    """
+    import json
+
+    boundary = uuid.uuid4().hex
+    safe_name = filename.replace('"', "").replace("\r", "").replace("\n", "")
+    body = b"".join(
+        [
+            f"--{boundary}\r\n".encode(),
+            f'Content-Disposition: form-data; name="file"; filename="{safe_name}"\r\n'.encode(),
+            b"Content-Type: application/octet-stream\r\n\r\n",
+            bytes(data),
+            f"\r\n--{boundary}--\r\n".encode(),
+        ]
+    )
+    request = urllib.request.Request(
+        f"{url}/predict?k={k}",
+        data=body,
+        method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    try:
+        with _DIRECT.open(request, timeout=timeout) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as reply:
+        return reply.code, json.loads(reply.read() or b"{}")
+
+
+def get_json(url: str, timeout: float = 30.0) -> dict:
+    """``GET`` a JSON answer from a running service (e.g. ``/health``, ``/examples``)."""
+    import json
+
+    with _DIRECT.open(url, timeout=timeout) as reply:
+        return json.loads(reply.read())
+
+
+class BackgroundService:
+    """A service started by ``start_service``: its ``url``; ``stop()`` ends it (also on leaving a ``with``)."""
+
+    def __init__(self, process: subprocess.Popen, url: str, lines: collections.deque) -> None:
+        self.process, self.url, self._lines = process, url, lines
+
+    def __enter__(self) -> BackgroundService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.process.poll() is None else f"stopped (exit code {self.process.returncode})"
+        return f"BackgroundService({self.url}, {state})"
+
+    @property
+    def running(self) -> bool:
+        """Whether the service's process is still alive."""
+        return self.process.poll() is None
+
+    @property
+    def output(self) -> str:
+        """The last lines the service printed."""
+        return "\n".join(self._lines)
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """End the service (SIGTERM, then a kill if it lingers); return its exit code."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        return self.process.returncode
+
+
+def start_service(
+    port: int = 0,
+    *,
+    weights: Path | str | None = None,
+    timeout: float = 180.0,
+    extra_args: list[str] | None = None,
+) -> BackgroundService:
+    """Run ``python -m helpers.serve`` in the background and wait until it answers.
+
+    Parameters
+    ----------
+    port : int
+        0 (the default) picks a free port.
+    weights : path, optional
+        A weights file for ``mnist_cnn`` instead of the augmented model.
+    timeout : float
+        Seconds to wait for it to start (it may have to train the model first).
+    extra_args : list of str, optional
+        More command-line options for ``helpers.serve``.
+
+    Returns
+    -------
+    BackgroundService
+        With ``url`` (``http://127.0.0.1:PORT``) and ``stop()``.
+    """
+    command = [sys.executable, "-m", "helpers.serve", "--port", str(port), "--parent-pid", str(os.getpid())]
+    if weights is not None:
+        command += ["--weights", str(Path(weights).resolve())]
+    command += list(extra_args or [])
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    )
+    lines: collections.deque = collections.deque(maxlen=50)
+    address: list[str] = []
+    announced = threading.Event()
+
+    def read_output() -> None:  # drains the pipe for the service's whole life, so it never blocks
+        for line in process.stdout:
+            lines.append(line.rstrip())
+            if not address and line.startswith("Serving the digit model"):
+                address.append(line.split(" on ", 1)[1].split()[0])
+                announced.set()
+        announced.set()
+
+    threading.Thread(target=read_output, daemon=True, name="helpers.serve output").start()
+    deadline = time.monotonic() + timeout
+    announced.wait(timeout)
+    if not address:
+        process.kill()
+        process.wait()
+        shown = "\n".join(lines)
+        raise RuntimeError(f"the service did not start within {timeout:.0f} s; it printed:\n{shown}")
+    service = BackgroundService(process, address[0], lines)
+    while time.monotonic() < deadline:
+        try:
+            with _DIRECT.open(f"{service.url}/health", timeout=5) as reply:
+                if reply.status == 200:
+                    return service
+        except OSError:
+            if process.poll() is not None:
+                break
+            time.sleep(0.1)
+    service.stop()
+    raise RuntimeError(f"the service at {service.url} did not answer /health; it printed:\n{service.output}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
