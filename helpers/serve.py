@@ -215,9 +215,9 @@ def create_app(
     async def examples_route():
         return gallery
 
-    @app.post("/predict")
-    async def predict(request: Request, k: str = "3"):
+    async def predict(request: Request):
         start = time.perf_counter()
+        k = request.query_params.get("k", "3")
         if not k.isdigit() or not 1 <= int(k) <= 10:
             return error(400, f"k must be a whole number from 1 to 10 (there are ten digits); got {k!r}.")
         content_type = request.headers.get("content-type", "")
@@ -250,6 +250,9 @@ def create_app(
         }
         return JSONResponse(answer)
 
+    # A plain Starlette route: the request is read by hand, so FastAPI's parameter machinery is skipped
+    # (a measurable share of a request that takes about a millisecond in all).
+    app.router.add_route("/predict", predict, methods=["POST"])
     return app
 
 

@@ -463,6 +463,14 @@ def test_thickening_is_a_maximum_filter(mnist):
     assert torch.allclose(layer.distort(x), expected, atol=1e-5)
 
 
+def test_max_filter_is_a_stride_1_max_pool(mnist):
+    from helpers.augment import max_filter
+
+    x = torch.randn(5, 1, 28, 28)
+    assert torch.equal(max_filter(x), torch.nn.functional.max_pool2d(x, 3, stride=1, padding=1))
+    assert torch.equal(-max_filter(-x), -torch.nn.functional.max_pool2d(-x, 3, stride=1, padding=1))
+
+
 def test_distortion_bad_settings():
     with pytest.raises(ValueError, match="scale"):
         RandomDistort(scale=(1.2, 0.8))

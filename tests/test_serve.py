@@ -6,6 +6,7 @@ import base64
 import concurrent.futures
 import http.client
 import io
+import json
 import subprocess
 import sys
 import urllib.parse
@@ -76,15 +77,21 @@ def test_the_page_and_its_hooks(service):
     assert reply.status == 200 and reply.getheader("content-type").startswith("text/html")
     for hook in ('id="gallery"', 'id="canvas"', 'id="upload"', 'type="file"', 'id="predict-drawing"', 'id="bars"'):
         assert hook in page_html
+    served = {}
     for asset, kind in [("/static/app.js", "javascript"), ("/static/style.css", "text/css")]:
         connection.request("GET", asset)
         reply = connection.getresponse()
-        body = reply.read().decode()
+        served[asset] = reply.read().decode()
         assert reply.status == 200 and kind in reply.getheader("content-type")
-    assert "pointerdown" in body or "pointerdown" in (ROOT / "helpers/static/app.js").read_text()
+    for event in ("pointerdown", "pointermove", "pointerup"):  # mouse, pen and finger alike
+        assert event in served["/static/app.js"]
+    assert "touch-action: none" in served["/static/style.css"], "a finger draws instead of scrolling the page"
     connection.request("GET", "/no/such/page")
     reply = connection.getresponse()
-    assert reply.status == 404 and "error" in __import__("json").loads(reply.read())
+    assert reply.status == 404 and "error" in json.loads(reply.read())
+    connection.request("GET", "/predict")
+    reply = connection.getresponse()
+    assert reply.status == 405 and "error" in json.loads(reply.read())
     connection.close()
 
 
@@ -161,8 +168,6 @@ def test_every_accepted_format_is_prepared_and_predicted(service, mnist, model):
 
 def chunked_post(service, chunks) -> tuple[int, dict]:
     """POST a body without its length (chunked), as a streaming client would."""
-    import json
-
     address = urllib.parse.urlsplit(service.url)
     connection = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
     boundary = "chunkedboundary"
@@ -196,8 +201,6 @@ def test_every_rejected_input_gets_its_status_and_message(service, mnist):
 
 
 def test_bad_requests(service, mnist):
-    import json
-
     address = urllib.parse.urlsplit(service.url)
     good = to_png(mnist.test_images[0])
     for k in ("0", "11", "three"):
