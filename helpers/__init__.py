@@ -2,14 +2,19 @@
 
 Each module says which lesson introduced it:
 
-- ``helpers.data`` (00): ``load_mnist``, full set or bundled sample, md5-verified.
+- ``helpers.core`` (00): device choice (``COURSE_DEVICE``), seeds, ``to_input``, the validation split, mixed precision.
+- ``helpers.data`` (00): ``load_mnist``, full set (mirrors tried in turn) or bundled sample, md5-verified.
 - ``helpers.check`` (00): the environment pre-flight, ``python -m helpers.check``.
 - ``helpers.filters`` (01): hand-made edge filters, correlation, max pooling, fingerprints.
 - ``helpers.plots`` (01): digits, signed filters, confusion matrices, sliders with a static fallback.
 - ``helpers.exercises`` (01): the exercises' self-checks.
 - ``helpers.linefit``, ``helpers.animation`` (02): fitting a line by gradient descent, animations.
 - ``helpers.learnable`` (03): the lesson-01 pipeline with learnable filters.
-- ``helpers.layers``, ``helpers.experiments`` (04): CNN layers in numpy; the sigmoid-vs-ReLU experiment.
+- ``helpers.layers``, ``helpers.experiments`` (04): CNN layers in numpy, forward and backward; the sigmoid-vs-ReLU experiment.
 - ``helpers.models``, ``helpers.training`` (05): the lesson's CNN, a fast training loop, saved weights.
-- ``helpers.visualize`` (06): feature maps, top patches, optimised inputs, saliency.
+- ``helpers.activations``, ``helpers.explain``, ``helpers.visualize`` (06): feature maps, top patches,
+  optimised inputs, saliency (``visualize`` re-exports the lesson's names).
+- ``helpers.features`` (07): deep features (``embed``) and image search (``nearest``).
+- ``helpers.demo``, ``helpers.augment``, ``helpers.serve``, ``helpers.predict`` (08): digits not from MNIST,
+  augmentation, the web service and the terminal prediction.
 """
