@@ -8,6 +8,7 @@ import matplotlib
 import pytest
 import torch
 
+from helpers.core import pick_device
 from helpers.data import load_mnist
 from helpers.models import mnist_cnn
 from helpers.serve import start_service
@@ -39,7 +40,8 @@ def namespace(tmp_path_factory):
     finally:
         torch.set_num_threads(threads)
     weights = save_weights(model, tmp_path_factory.mktemp("lesson08") / "weights.pt")
-    names.update(mnist=mnist, model=model.eval(), robust=load_weights(mnist_cnn(), weights).eval())
+    robust = load_weights(mnist_cnn(), weights).to(pick_device()).eval()  # where the service runs it
+    names.update(mnist=mnist, model=model.eval(), robust=robust)
     exec(cell_with("PHOTO_INDEX = "), names)
     names["squeezed"] = names["demo"].raw_resize(names["photo_bytes"])
     with start_service(weights=weights) as service:

@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from helpers import demo
+from helpers.core import pick_device
 from helpers.data import load_mnist
 from helpers.demo import prepare_digit, to_png, top_k
 from helpers.models import mnist_cnn
@@ -46,7 +47,8 @@ def weights(mnist, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model(weights):
-    return load_weights(mnist_cnn(), weights).eval()
+    """The same weights in this process, on the device the service picks (so the arithmetic matches)."""
+    return load_weights(mnist_cnn(), weights).to(pick_device()).eval()
 
 
 @pytest.fixture(scope="module")

@@ -118,7 +118,11 @@ function at(event) {
 
 canvas.addEventListener("pointerdown", (event) => {
   event.preventDefault();
-  canvas.setPointerCapture(event.pointerId);
+  try {
+    canvas.setPointerCapture(event.pointerId); // keep the stroke even when it leaves the canvas
+  } catch (error) {
+    // no capture (a synthetic or already-ended pointer): drawing still works inside the canvas
+  }
   drawing = true;
   pen.lineWidth = canvas.width / 14;
   pen.lineCap = "round";
