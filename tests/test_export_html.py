@@ -104,6 +104,20 @@ def test_export_executes_and_writes_a_self_contained_page(tmp_path):
     assert "cdn.jsdelivr" not in page and "cdnjs" not in page and "unpkg" not in page
 
 
+def test_a_frame_of_a_local_service_becomes_its_text(tmp_path):
+    notebook = _small_notebook(tmp_path / "service.ipynb", "print('started')")
+    book = nbformat.read(notebook, as_version=4)
+    frame = '<iframe src="http://127.0.0.1:8000" width="100%" height="720"></iframe>'
+    book.cells[1].outputs = [
+        nbformat.v4.new_output("display_data", {"text/html": frame, "text/plain": "(the page, live while it runs)"}),
+        nbformat.v4.new_output("display_data", {"text/html": "<b>kept</b>", "text/plain": "kept"}),
+    ]
+    nbformat.write(book, notebook)
+    page = export(notebook, tmp_path / "html", execute=False).read_text()
+    assert "<iframe" not in page and "(the page, live while it runs)" in page
+    assert "<b>kept</b>" in page
+
+
 def test_a_hanging_cell_stops_at_its_time_limit_and_leaves_no_kernel(tmp_path):
     notebook = _small_notebook(tmp_path / "hangs.ipynb", "print('fine')", "import time\ntime.sleep(600)")
     children = {child.pid for child in psutil.Process().children(recursive=True)}

@@ -23,6 +23,8 @@ without Wi-Fi:
   script inline;
 * the maths (``$...$``, ``$$...$$``) is typeset here, at export time, into
   inline SVG with matplotlib's mathtext, so no MathJax is loaded from a CDN;
+* a frame showing a service that runs on this computer (lesson 08's page) is
+  shown as its plain text, since the service is gone when the page is read;
 * widgets are shown as their plain-text stand-ins (finished progress bars, the
   controls and their values) next to the static figures every lesson draws, so
   no widget library is loaded either (require.js, MathJax, mermaid and the
@@ -181,6 +183,21 @@ def _widgets_as_text(book: Any) -> None:
             output.get("data", {}).pop(WIDGET_VIEW, None)
 
 
+#: HTML that only works while something runs on this computer (lesson 08's page in a frame).
+_LOCAL_FRAME = re.compile(r"<iframe[^>]*\bsrc=[\"']?https?://(127\.0\.0\.1|localhost|\[::1\])[:/\"']", re.IGNORECASE)
+
+
+def _live_only_as_text(book: Any) -> None:
+    """Outputs that frame a local service (dead once the lesson has run) show their plain text instead."""
+    for cell in book.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            markup = data.get("text/html", "")
+            markup = "".join(markup) if isinstance(markup, list) else markup
+            if _LOCAL_FRAME.search(markup) and "text/plain" in data:
+                del data["text/html"]
+
+
 def to_html(book: Any, name: str) -> str:
     """The executed notebook ``book`` as one self-contained HTML page (a copy is converted)."""
     from jinja2 import DictLoader
@@ -188,6 +205,7 @@ def to_html(book: Any, name: str) -> str:
 
     book = copy.deepcopy(book)
     _widgets_as_text(book)
+    _live_only_as_text(book)
     maths = typeset_maths(book)
     exporter = HTMLExporter(
         template_name="lab",
