@@ -10,7 +10,8 @@ Each module says which lesson introduced it:
 - ``helpers.exercises`` (01): the exercises' self-checks.
 - ``helpers.linefit``, ``helpers.animation`` (02): fitting a line by gradient descent, animations.
 - ``helpers.learnable`` (03): the lesson-01 pipeline with learnable filters.
-- ``helpers.layers``, ``helpers.experiments`` (04): CNN layers in numpy, forward and backward; the sigmoid-vs-ReLU experiment.
+- ``helpers.layers``, ``helpers.experiments`` (04): CNN layers in numpy, forward and backward;
+  the sigmoid-vs-ReLU experiment.
 - ``helpers.models``, ``helpers.training`` (05): the lesson's CNN, a fast training loop, saved weights.
 - ``helpers.activations``, ``helpers.explain``, ``helpers.visualize`` (06): feature maps, top patches,
   optimised inputs, saliency (``visualize`` re-exports the lesson's names).
