@@ -22,6 +22,8 @@ input of the model's last layer (for ``mnist_cnn``: the 576 numbers that the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -350,7 +352,7 @@ def linear_probe_accuracy(
     weight = torch.zeros(draws, width, classes, device=device, requires_grad=True)
     bias = torch.zeros(draws, 1, classes, device=device, requires_grad=True)
     optimizer = torch.optim.Adam([weight, bias], lr=lr)
-    with torch.enable_grad():
+    with _one_cpu_thread(device), torch.enable_grad():
         for _ in range(steps):
             logits = torch.bmm(train_features, weight) + bias  # (R, M, C)
             loss = F.cross_entropy(logits.flatten(0, 1), train_labels.flatten(), reduction="mean")
@@ -361,3 +363,24 @@ def linear_probe_accuracy(
     with torch.no_grad():
         predicted = (torch.einsum("td,rdc->rtc", test_features, weight) + bias).argmax(2)  # (R, T)
         return (predicted == test_labels).float().mean(1)
+
+
+@contextmanager
+def _one_cpu_thread(device: torch.device) -> Iterator[None]:
+    """On the CPU, PyTorch's work on one thread inside the block; the thread count is restored after.
+
+    Each training step of ``linear_probe_accuracy`` is a few small operations (at most a few
+    million multiply-adds). Split over cores, they cost more in coordination than they save, and
+    on a busy machine the threads that wait for each other spin. Measured on a 2-core machine
+    shared with other jobs: lesson 07's 15 ten-digit fits took 51 s of CPU on two threads and
+    5.7 s on one.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

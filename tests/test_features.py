@@ -333,3 +333,16 @@ def test_linear_probe_checks_shapes():
         linear_probe_accuracy(
             torch.ones(1, 5, 3), torch.zeros(1, 5, dtype=torch.long), torch.ones(2, 4), torch.zeros(2, dtype=torch.long)
         )
+
+
+def test_linear_probe_runs_on_one_cpu_thread_and_restores_the_count(monkeypatch):
+    seen = []
+    original = torch.bmm
+    monkeypatch.setattr(torch, "bmm", lambda *args: seen.append(torch.get_num_threads()) or original(*args))
+    threads = torch.get_num_threads()
+    train = torch.randn(2, 6, 3)
+    linear_probe_accuracy(
+        train, torch.zeros(2, 6, dtype=torch.long), torch.randn(4, 3), torch.zeros(4, dtype=torch.long), steps=3
+    )
+    assert seen == [1, 1, 1]
+    assert torch.get_num_threads() == threads
