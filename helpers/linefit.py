@@ -26,7 +26,9 @@ __all__ = [
     "lin",
     "line_data",
     "mse",
+    "noisy_fit_hint",
     "nudge_gradient",
+    "one_point_hint",
 ]
 
 
@@ -233,3 +235,110 @@ def learning_rate_hint(
         f"At lr={lr:g} the descent converges (loss {final_loss:.2g} after {steps} steps), but larger "
         "learning rates do too. Go up in steps of 0.01 until the loss no longer ends near 0."
     )
+
+
+def _two_numbers(answer: Any) -> np.ndarray | None:
+    """``answer`` as a float array of shape (2,), or None when it is not two numbers."""
+    if isinstance(answer, (str, bytes)):
+        return None
+    try:
+        values = np.asarray(answer, dtype=float)
+    except (TypeError, ValueError):
+        return None
+    return values if values.shape == (2,) and np.all(np.isfinite(values)) else None
+
+
+def one_point_hint(answer: Any, *, a: float = -1.0, b: float = 1.0, x: float = 0.5, y: float = 9.5) -> str:
+    """A hint for lesson 02's exercise "the gradient for one point, by hand".
+
+    The right answer is ``(2 * e * x, 2 * e)`` with the error ``e = a * x + b - y``
+    (for the exercise's numbers: ``(-9, -18)``). This recognises the common
+    slips: the sign flipped (the error taken as ``y - prediction``), the factor
+    2 of the square dropped, the two derivatives swapped, the factor ``x`` on
+    both, and the loss ``e ** 2`` given instead of its derivatives. It never
+    raises, whatever the answer.
+
+    Returns
+    -------
+    str
+        The hint ("" for a right answer or one not given yet).
+    """
+    if answer is ... or answer is None:
+        return ""
+    error = a * x + b - y
+    general = "First the error e = a*x + b - y; then d/da = 2*e*x and d/db = 2*e."
+    values = _two_numbers(answer)
+    if values is None:
+        try:
+            single = float(answer)
+        except (TypeError, ValueError):
+            return f"Give two numbers, (d loss/d a, d loss/d b), such as (1.5, -2.0). {general}"
+        if np.isclose(single, error**2):
+            return "That is the loss; we want its two derivatives, (d loss/d a, d loss/d b)."
+        return f"Give two numbers, (d loss/d a, d loss/d b), not one. {general}"
+    right = np.array([2 * error * x, 2 * error])
+    if np.allclose(values, right):
+        return ""
+    sign = "negative" if error < 0 else "positive"
+    slips = [
+        (
+            -right,
+            f"Check the sign: e = a*x + b - y (the prediction minus y) is {sign} here, so both derivatives are {sign}.",
+        ),
+        (right / 2, "The square's derivative brings a factor 2: d/da = 2*e*x and d/db = 2*e."),
+        (right[::-1], "Give them in the order (d loss/d a, d loss/d b); only d/da has the factor x."),
+        (np.array([2 * error * x, 2 * error * x]), "Only d/da has the factor x: d/db = 2*e."),
+        (np.array([2 * error, 2 * error]), "d/da has the factor x: d/da = 2*e*x, while d/db = 2*e."),
+    ]
+    for wrong, hint in slips:
+        if not np.allclose(wrong, right) and np.allclose(values, wrong):
+            return hint
+    return general
+
+
+def noisy_fit_hint(
+    answer: Any, x: Any, y: Any, *, hidden: tuple[float, float] = (3.0, 8.0), tolerance: float = 0.02
+) -> str:
+    """A hint for lesson 02's exercise "fitting noisy data".
+
+    The right answers lie within ``tolerance`` of the least-squares line
+    (``np.polyfit(x, y, 1)``), so any fit kept to two decimals or more passes.
+    This recognises the common slips: the line the data was made from
+    (``hidden``) given instead of the best fit, a fit rounded to one decimal,
+    the whole path that :func:`descend` returns instead of its last row, and
+    ``(b, a)`` instead of ``(a, b)``. Anything else gets the general hint: run
+    :func:`descend` for long enough. It never raises, whatever the answer.
+
+    Returns
+    -------
+    str
+        The hint ("" for a right answer or one not given yet).
+    """
+    if answer is ... or answer is None:
+        return ""
+    x, y = _points(x, y)
+    best = np.polyfit(x, y, 1)
+    general = (
+        "descend(-1.0, 1.0, x_noisy, y_noisy, lr=..., steps=...)[-1] gives the fit; with lr 0.5, "
+        "100 steps are plenty; with 0.01 it takes over 1,000."
+    )
+    try:
+        path = np.asarray(answer, dtype=float)
+    except (TypeError, ValueError):
+        path = None
+    if path is not None and path.ndim == 2 and path.shape[1] == 2 and len(path) > 1:
+        return "That is the whole path that descend returns, one row per step: its last row, [-1], is the fit."
+    values = _two_numbers(answer)
+    if values is None:
+        return f"Give two numbers, (a, b). {general}"
+    if np.allclose(values, best, atol=tolerance):
+        return ""
+    if np.allclose(values, hidden, atol=0.01):
+        return (
+            f"That is the line we hid, {hidden}; with noise, the best-fitting line differs a little. Fit these points."
+        )
+    if np.allclose(values, best, atol=3 * tolerance):
+        return "Close: keep at least two decimals (or give descend's last row as it is)."
+    if np.allclose(values[::-1], best, atol=3 * tolerance):
+        return "Give them in the order (a, b): the slope first, then the intercept."
+    return general

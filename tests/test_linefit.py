@@ -14,7 +14,9 @@ from helpers.linefit import (
     lin,
     line_data,
     mse,
+    noisy_fit_hint,
     nudge_gradient,
+    one_point_hint,
 )
 
 
@@ -126,3 +128,48 @@ def test_learning_rate_hint_names_the_slip(points):
     assert "greater than 0" in learning_rate_hint(0, x, y)
     assert "as a number, without quotes: 0.74 rather than '0.74'" in learning_rate_hint("0.74", x, y)
     assert "Give one number" in learning_rate_hint([0.74, 0.75], x, y)
+
+
+def test_one_point_hint_names_the_slip():
+    """The exercise's point x = 0.5, y = 9.5 from a = -1, b = 1: e = -9, the gradient is (-9, -18)."""
+    for right in ((-9, -18), [-9.0, -18.0], np.array([-9, -18]), ..., None):
+        assert one_point_hint(right) == "", right
+    assert "Check the sign" in one_point_hint((9, 18))
+    assert "is negative here, so both derivatives are negative" in one_point_hint((9.0, 18.0))
+    assert "factor 2" in one_point_hint((-4.5, -9))
+    assert "in the order (d loss/d a, d loss/d b)" in one_point_hint((-18, -9))
+    assert "Only d/da has the factor x" in one_point_hint((-9, -9))
+    assert "d/da has the factor x" in one_point_hint((-18, -18))
+    assert "That is the loss" in one_point_hint(81)
+    assert "Give two numbers" in one_point_hint(-9)
+    assert "Give two numbers" in one_point_hint("(-9, -18)")
+    assert "Give two numbers" in one_point_hint([1, 2, 3])
+    assert one_point_hint((1, 2)).startswith("First the error e = a*x + b - y")
+    # the hints follow the numbers they are given: another point, another error
+    assert gradient(2.0, 0.0, [1.0], [0.0]) == pytest.approx((4, 4))
+    assert one_point_hint((4, 4), a=2, b=0, x=1, y=0) == ""
+    assert "is positive here" in one_point_hint((-4, -4), a=2, b=0, x=1, y=0)
+
+
+def test_noisy_fit_hint_names_the_slip():
+    x, y = line_data(a=3, b=8, n=30, seed=0, noise=0.5)  # as in lesson 02's exercise 3
+    best = np.polyfit(x, y, 1)
+    assert abs(best[1] - 8) > 0.1  # the best fit is not the hidden line, and one decimal is not enough
+    for right in (best, best.round(2), best.round(3), descend(-1, 1, x, y, lr=0.5, steps=1000)[-1], ...):
+        assert noisy_fit_hint(right, x, y) == "", right
+    assert "the line we hid" in noisy_fit_hint((3, 8), x, y)
+    assert "the line we hid" in noisy_fit_hint((3.0, 8.0), x, y)
+    assert "at least two decimals" in noisy_fit_hint(tuple(best.round(1)), x, y)
+    assert "whole path that descend returns" in noisy_fit_hint(descend(-1, 1, x, y, lr=0.5, steps=100), x, y)
+    assert "in the order (a, b)" in noisy_fit_hint(tuple(best[::-1]), x, y)
+    assert "Give two numbers" in noisy_fit_hint("(3, 8)", x, y)
+    assert "Give two numbers" in noisy_fit_hint(3.0, x, y)
+    assert noisy_fit_hint((1, 1), x, y).startswith("descend(-1.0, 1.0, x_noisy, y_noisy")
+
+
+def test_noisy_fit_hint_says_how_long_descent_takes():
+    """The hint's numbers: lr 0.5 is within the tolerance by step 100; lr 0.01 not before step 1,000."""
+    x, y = line_data(a=3, b=8, n=30, seed=0, noise=0.5)
+    assert "with lr 0.5, 100 steps are plenty; with 0.01 it takes over 1,000" in noisy_fit_hint((1, 1), x, y)
+    assert noisy_fit_hint(descend(-1, 1, x, y, lr=0.5, steps=100)[-1], x, y) == ""
+    assert noisy_fit_hint(descend(-1, 1, x, y, lr=0.01, steps=1000)[-1], x, y) != ""
