@@ -147,7 +147,8 @@ def loss_function(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     For one score per image, targets are 0 or 1 and the loss is
     ``-mean(t * log(sigmoid(s)) + (1 - t) * log(1 - sigmoid(s)))``; for one
     score per class, targets are class numbers and the loss is
-    ``-mean(log(softmax(scores)[target]))`` (lesson 04 builds both by hand).
+    ``-mean(log(softmax(scores)[target]))`` (lesson 04 builds this
+    softmax cross-entropy by hand).
     """
     if scores.ndim == 1:
         return F.binary_cross_entropy_with_logits(scores, targets.to(scores.dtype))

@@ -72,6 +72,59 @@ def test_lesson_02_wrong_answers_are_called_wrong(index, wrong, capsys):
     assert "❌" in _run_check(EXERCISES_02[index], names, wrong, capsys)
 
 
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        ("(9, 18)", "Check the sign"),  # error taken as y - prediction
+        ("(-4.5, -9)", "factor 2"),  # the square's 2 dropped
+        ("(-18, -9)", "in the order (d loss/d a, d loss/d b)"),  # swapped
+        ("(-18, -18)", "d/da has the factor x"),
+        ("81", "That is the loss"),
+        ("-9", "Give two numbers"),
+        ("(1, 2)", "First the error e = a*x + b - y"),
+    ],
+)
+def test_lesson_02_gradient_wrong_answers_get_their_hint(wrong, hint, capsys):
+    names = _lesson_02_namespace()
+    out = _run_check(EXERCISES_02[0], names, f"my_gradient = {wrong}", capsys)
+    assert "❌" in out and hint in out
+
+
+@pytest.mark.parametrize("right", ["(-9, -18)", "[-9.0, -18.0]", "np.array([-9, -18])"])
+def test_lesson_02_gradient_accepts_every_right_answer(right, capsys):
+    names = _lesson_02_namespace()
+    assert "✅" in _run_check(EXERCISES_02[0], names, f"my_gradient = {right}", capsys)
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        ("(3, 8)", "the line we hid"),  # the hidden line, not the best fit
+        ("tuple(np.polyfit(x_noisy, y_noisy, 1).round(1))", "at least two decimals"),  # (3.0, 8.1)
+        ("descend(-1.0, 1.0, x_noisy, y_noisy, lr=0.5, steps=300)", "whole path that descend returns"),
+        ("tuple(np.polyfit(x_noisy, y_noisy, 1)[::-1])", "in the order (a, b)"),
+        ("descend(-1.0, 1.0, x_noisy, y_noisy, lr=0.01, steps=300)[-1]", "100 steps are plenty"),  # too short
+    ],
+)
+def test_lesson_02_noisy_fit_wrong_answers_get_their_hint(wrong, hint, capsys):
+    names = _lesson_02_namespace()
+    out = _run_check(EXERCISES_02[2], names, f"noisy_fit = {wrong}", capsys)
+    assert "❌" in out and hint in out
+
+
+@pytest.mark.parametrize(
+    "right",
+    [
+        "tuple(np.polyfit(x_noisy, y_noisy, 1).round(2))",  # two decimals, as the exercise asks
+        "descend(-1.0, 1.0, x_noisy, y_noisy, lr=0.5, steps=100)[-1]",
+        "descend(-1.0, 1.0, x_noisy, y_noisy, lr=0.01, steps=2000)[-1]",
+    ],
+)
+def test_lesson_02_noisy_fit_accepts_every_right_answer(right, capsys):
+    names = _lesson_02_namespace()
+    assert "✅" in _run_check(EXERCISES_02[2], names, f"noisy_fit = {right}", capsys)
+
+
 @pytest.mark.parametrize("right", ["0.72", "0.73", "0.74", "0.745", "0.749", "np.arange(0.01, 0.9, 0.01)[73]"])
 def test_lesson_02_largest_lr_accepts_every_right_answer(right, capsys):
     names = _lesson_02_namespace()
@@ -146,9 +199,17 @@ def test_lesson_03_solution_passes_its_self_check(lesson_03_namespace, index, ca
     assert "✅" in _run_check(EXERCISES_03[index], names, EXERCISES_03[index]["solution"], capsys)
 
 
-@pytest.mark.parametrize("index, seed", [(0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (1, 7), (2, 3)])
+@pytest.mark.parametrize(
+    "index, seed",
+    [(0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (1, 1), (1, 2), (1, 7), (2, 1), (2, 2), (2, 3)],
+)
 def test_lesson_03_solutions_pass_from_other_seeds(lesson_03_namespace, index, seed, capsys):
-    """The bars come from the spread over 20-50 seeds; a few of them here (the rest in the notebook's note)."""
+    """A few seeds besides the solutions' 0; the bars sit below the spread over many seeds.
+
+    Validation accuracy of each solution over seeds 0-19, measured on the sample (one thread,
+    without the notebook pins): exercise 1 (two filters) 95.9-98.6% (bar 94%), exercise 2
+    (5x5 filters) 98.1-99.5% (bar 97%), exercise 3 (no pooling, lr 0.01) 97.3-98.1% (bar 96%).
+    """
     names = dict(lesson_03_namespace)
     solution = _with_seed(EXERCISES_03[index]["solution"], seed)
     assert "✅" in _run_check(EXERCISES_03[index], names, solution, capsys)
