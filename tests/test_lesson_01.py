@@ -4,6 +4,8 @@ own hint, no hint gives the answer away, and undone exercises do not crash."""
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 import numpy as np
 import pytest
 
@@ -46,6 +48,12 @@ def accuracies(mnist):
         "correct count": int((model.predict(mnist.test_images[test]) == mnist.test_labels[test]).sum()),
         "8 vs 1": eight_one.score(mnist.test_images[test_8_1], mnist.test_labels[test_8_1]),
     }
+
+
+def rounded_twice(fraction: float) -> float:
+    """What a learner gets by rounding the printed percentage (one decimal) to a whole percent, half up."""
+    percent = Decimal(f"{100 * fraction:.1f}")
+    return float(percent.quantize(Decimal(1), rounding=ROUND_HALF_UP)) / 100
 
 
 def run_check(namespace, index, answer, capsys) -> str:
@@ -113,18 +121,22 @@ def test_every_right_edge_filter_is_accepted(namespace, capsys, right_edge):
         (np.rot90(TOP_EDGE, 1), "most at the bar's left edge"),  # the left edge
         (-np.rot90(TOP_EDGE, 3), "Along the bar it responds"),  # signs swapped: strongest outside the bar
         (np.ones((3, 3)), "Along the bar it responds"),  # a blur
+        ([[0, 2, -1]] * 3, "Make the weights add up to 0"),  # most at the right edge, but the left fires too
+        ([[-1, 2, -1]] * 3, "where the ink starts"),  # a line finder: both edges alike
         ([0, 1, -1], "yours has shape (3,)"),
         (np.zeros((5, 5)), "yours has shape (5, 5)"),
         ("right", "Give a 3x3 numpy array of numbers"),
     ],
-    ids=["top", "bottom", "left", "negated", "blur", "one row list", "5x5", "text"],
+    ids=["top", "bottom", "left", "negated", "blur", "sum not 0", "both edges", "one row list", "5x5", "text"],
 )
 def test_wrong_right_edge_filters_get_their_hint(namespace, capsys, wrong, hint):
     out = run_check(namespace, RIGHT_EDGE, wrong, capsys)
     assert "❌" in out and hint in out, out
 
 
-@pytest.mark.parametrize("wrong", [TOP_EDGE, np.rot90(TOP_EDGE, 1), np.ones((3, 3)), [1, 2]])
+@pytest.mark.parametrize(
+    "wrong", [TOP_EDGE, np.rot90(TOP_EDGE, 1), np.ones((3, 3)), [[0, 2, -1]] * 3, [[-1, 2, -1]] * 3, [1, 2]]
+)
 def test_right_edge_hints_do_not_give_the_answer_away(namespace, capsys, wrong):
     out = run_check(namespace, RIGHT_EDGE, wrong, capsys)
     for giveaway in ("rot90", "0, 1, -1", "-1s in the right column", "+1s in the middle column"):
@@ -176,12 +188,28 @@ def test_the_3_vs_7_accuracy_is_accepted_however_rounded(namespace, capsys, accu
         (lambda a: a["correct count"], "That looks like a count of images"),
         (lambda a: 1 - a["test"], "That is the share of mistakes"),
         (lambda a: a["train"], "That is the accuracy on the training 3s and 7s"),
+        (lambda a: rounded_twice(a["test"]), "Two decimals are too few here: give three"),
+        (lambda a: round(a["train"], 2), "It is also the training accuracy rounded"),
         (lambda a: a["all test"], "That scores all ten digits of the test set"),
+        (lambda a: round(a["all test"], 2), "That scores all ten digits of the test set"),
         (lambda a: a["8 vs 1"], "That is the 8 vs 1 accuracy"),
         (lambda a: 0.5, "Select with np.isin(labels, [3, 7])"),
         (lambda a: "95.5%", "Give one number"),
     ],
-    ids=["percent", "percent rounded", "count", "error rate", "training", "all ten", "8 vs 1", "other", "text"],
+    ids=[
+        "percent",
+        "percent rounded",
+        "count",
+        "error rate",
+        "training",
+        "rounded twice",
+        "training 2 decimals",
+        "all ten",
+        "all ten 2 decimals",
+        "8 vs 1",
+        "other",
+        "text",
+    ],
 )
 def test_wrong_3_vs_7_accuracies_get_their_hint(namespace, capsys, accuracies, wrong, hint):
     out = run_check(namespace, THREE_VS_SEVEN, wrong(accuracies), capsys)
@@ -192,5 +220,7 @@ def test_the_measured_wrong_answers_are_really_different(accuracies):
     """The hints above are only meaningful when the wrong answers differ from the right one."""
     right = accuracies["test"]
     assert abs(accuracies["train"] - right) > 0.005
+    assert abs(rounded_twice(right) - right) > 0.005  # rounding the percentage twice lands one off
+    assert abs(round(accuracies["train"], 2) - rounded_twice(right)) < 1e-9  # ... on the training accuracy, rounded
     assert abs(accuracies["8 vs 1"] - right) > 0.005
     assert abs(accuracies["all test"] - right) > 0.005
