@@ -117,6 +117,8 @@ WRONG_ANSWERS = [
         "changed the array it was given",
     ),
     (LEAKY_RELU, "def my_leaky_relu(x, slope=0.01):\n    return x.sum()", "keep the input's shape"),
+    (LEAKY_RELU, "def my_leaky_relu(x):\n    return np.where(x > 0, x, 0.01 * x)", "Give it a second argument"),
+    (LEAKY_RELU, "my_leaky_relu = lambda x: np.maximum(x, 0.01 * x)", "Give it a second argument"),
     (LEAKY_RELU, "my_leaky_relu = 3", "Work on whole arrays"),
     # Exercise 5: -log(3/4), about 0.288.
     (LOSS, "loss_value = 0.75", "probability of the true class"),
