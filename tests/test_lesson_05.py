@@ -69,6 +69,27 @@ two_block_model = nn.Sequential(
     assert "✅" in run_check(namespace, 0, other, capsys)
 
 
+def test_two_blocks_a_module_that_pools_with_the_functional_api_is_accepted(namespace, capsys):
+    """The task asks for pools, not for nn.MaxPool2d modules: F.max_pool2d in forward is right too."""
+    custom = """
+class TwoBlocks(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.norm1 = nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16)
+        self.conv2, self.norm2 = nn.Conv2d(16, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32)
+        self.fc = nn.Linear(32 * 7 * 7, 10)
+
+    def forward(self, x):
+        x = F.relu(self.norm1(F.max_pool2d(self.conv1(x), 2)))
+        x = F.relu(self.norm2(F.max_pool2d(self.conv2(x), 2)))
+        return self.fc(torch.flatten(x, 1))
+
+
+two_block_model = TwoBlocks()
+"""
+    assert "✅" in run_check(namespace, 0, custom, capsys)
+
+
 def test_two_blocks_check_uses_the_models_device(namespace, capsys):
     """A right model left on another device (by fit, on a GPU) is still right: the check builds
     its input where the model is. The meta device stands in for a GPU here."""
@@ -76,24 +97,60 @@ def test_two_blocks_check_uses_the_models_device(namespace, capsys):
     assert "✅" in run_check(namespace, 0, on_meta, capsys)
 
 
+def test_two_blocks_check_leaves_no_hook_behind(namespace, capsys):
+    """The check records what reaches the Linear layer with a hook, and removes it again."""
+    names = dict(namespace)
+    exec(EXERCISES[0]["solution"], names)
+    exec(EXERCISES[0]["check"], names)
+    assert all(not layer._forward_pre_hooks for layer in names["two_block_model"].modules())
+
+
+BLOCK = "nn.MaxPool2d(2), nn.BatchNorm2d({c}), nn.ReLU()"
+
+
+def _two_blocks(conv1: str, conv2: str, tail: str) -> str:
+    return (
+        "two_block_model = nn.Sequential(\n"
+        f"    {conv1}, {BLOCK.format(c=16)},\n"
+        f"    {conv2}, {BLOCK.format(c=32)},\n"
+        f"    {tail})"
+    )
+
+
+PADDED = ("nn.Conv2d(1, 16, 3, padding=1)", "nn.Conv2d(16, 32, 3, padding=1)")
+UNPADDED = ("nn.Conv2d(1, 16, 3)", "nn.Conv2d(16, 32, 3)")
+
+
 @pytest.mark.parametrize(
     ("wrong", "hint"),
     [
-        ("two_block_model = mnist_cnn()", "3 nn.Conv2d and 3 nn.MaxPool2d layers"),
+        ("two_block_model = mnist_cnn()", "It has 3 nn.Conv2d layers; we want 2"),
         ("two_block_model = 'nn.Sequential(...)'", "got a str"),
         (
-            """two_block_model = nn.Sequential(
-    nn.Conv2d(1, 16, 3, padding=1), nn.MaxPool2d(2), nn.BatchNorm2d(16), nn.ReLU(),
-    nn.Conv2d(16, 32, 3, padding=1), nn.MaxPool2d(2), nn.BatchNorm2d(32), nn.ReLU(),
-    nn.Flatten(), nn.Linear(64 * 3 * 3, 10))""",
-            "32 * 7 * 7",
+            _two_blocks("nn.Conv2d(1, 32, 3, padding=1)", "nn.Conv2d(32, 64, 3, padding=1)", "nn.Flatten()"),
+            "give 32, then 64 channels; we want 16, 32",
+        ),
+        (_two_blocks(*PADDED, "nn.Flatten()"), "no nn.Linear layer"),
+        (
+            _two_blocks(*PADDED, "nn.Flatten(), nn.Linear(64 * 3 * 3, 10)"),
+            "nn.Flatten() gives 1568 numbers but your Linear expects 576. Its first argument must match",
         ),
         (
-            """two_block_model = nn.Sequential(
-    nn.Conv2d(1, 16, 3, padding=1), nn.MaxPool2d(2), nn.BatchNorm2d(16), nn.ReLU(),
-    nn.Conv2d(16, 32, 3, padding=1), nn.MaxPool2d(2), nn.BatchNorm2d(32), nn.ReLU(),
-    nn.Linear(32 * 7 * 7, 10))""",
-            "32 * 7 * 7",
+            _two_blocks(*UNPADDED, "nn.Flatten(), nn.Linear(32 * 7 * 7, 10)"),
+            "nn.Flatten() gives 800 numbers but your Linear expects 1568. With padding=1 each conv keeps "
+            "the size, so two pools give 32 * 7 * 7 = 1568; without padding the maps shrink.",
+        ),
+        (
+            _two_blocks(*UNPADDED, "nn.Flatten(), nn.Linear(32 * 5 * 5, 10)"),
+            "It runs, but nn.Flatten() gives 800 numbers, not 32 * 7 * 7. With padding=1",
+        ),
+        (
+            _two_blocks(*PADDED, "nn.Linear(32 * 7 * 7, 10)"),
+            "The Linear layer gets maps of shape (2, 32, 7, 7): put nn.Flatten() before it.",
+        ),
+        (
+            _two_blocks(*PADDED, "nn.Linear(7, 10)"),
+            "The Linear layer gets maps of shape (2, 32, 7, 7): put nn.Flatten() before it.",
         ),
         (
             """two_block_model = nn.Sequential(
@@ -102,8 +159,24 @@ def test_two_blocks_check_uses_the_models_device(namespace, capsys):
     nn.Flatten(), nn.Linear(32 * 7 * 7, 5))""",
             "not 10 logits per image",
         ),
+        (
+            _two_blocks(*PADDED, "nn.Flatten(), nn.Linear(1568, 10), nn.BatchNorm2d(10)"),
+            "It fails on a (2, 1, 28, 28) input: expected 4D input (got 2D input)",
+        ),
     ],
-    ids=["three-blocks", "not-a-model", "wrong-linear-size", "no-flatten", "five-outputs"],
+    ids=[
+        "three-blocks",
+        "not-a-model",
+        "wrong-channels",
+        "no-linear",
+        "wrong-linear-size",
+        "no-padding",
+        "no-padding-linear-fitted",
+        "no-flatten",
+        "no-flatten-small-linear",
+        "five-outputs",
+        "fails-after-the-linear",
+    ],
 )
 def test_two_blocks_wrong_answers_get_specific_hints(namespace, capsys, wrong, hint):
     out = run_check(namespace, 0, wrong, capsys)
