@@ -212,8 +212,9 @@ def fit(
     channels_last : bool, optional
         Store the model's 4-D weights, and so its activations, channels last
         (``torch.channels_last``); by default on for the CPU and CUDA, where it
-        is faster (about 1.5-1.8x per training step for ``mnist_cnn`` on a
-        CPU), and off elsewhere. Only rounding (and which of several equal
+        is usually faster (about 1.5-1.8x per training step for ``mnist_cnn``
+        on the course's 2-core x86 test machine; how much depends on the
+        processor, and lesson 05's appendix measures it), and off elsewhere. Only rounding (and which of several equal
         values a max-pool picks) changes; the model is handed back in the
         usual (contiguous) layout.
     progress : bool
