@@ -53,10 +53,12 @@ def truths(namespace):
     distances = torch.cdist(rows, rows)
     distances.fill_diagonal_(float("inf"))
     close = distances.topk(10, largest=False).indices.cpu().numpy()
+    with_self = torch.cdist(rows, rows).topk(10, largest=False).indices.cpu().numpy()  # query left in
     return {
         "layers": scores,
         "wrong_share": float(np.mean(labels[neighbour] != labels)),
         "euclidean": float(np.mean(labels[:2000][close] == labels[:2000, None])),
+        "euclidean_with_self": float(np.mean(labels[:2000][with_self] == labels[:2000, None])),
         "cosine_2000": precision_at_k(rows, labels[:2000]),
     }
 
@@ -119,7 +121,8 @@ def test_best_layer_wrong_answers_get_specific_hints(namespace, truths, capsys):
     scores = truths["layers"]
     if scores["relu3"] < max(scores.values()) - 0.002:  # relu3 is not (nearly) the best here
         out = run_check(namespace, 0, "best_layer = 'relu3'", capsys)
-        assert "❌" in out and "the layer we used" in out
+        assert "❌" in out and "the layer we used" in out and "compute all four" in out
+        assert "fc" not in out, "the hint does not name the answer"
 
 
 # Exercise 2: a wrongly labelled neighbour
@@ -132,6 +135,9 @@ def test_wrong_share_accepts_the_value_and_three_decimals(namespace, truths, cap
     assert "✅" in run_check(namespace, 1, f"wrong_share = {round(true, 3)!r}", capsys)
     count = round(true * 10_000)
     assert "✅" in run_check(namespace, 1, f"wrong_share = {count} / 10_000", capsys)
+    # a mean taken in torch, as the check's own code does, is a one-number tensor (and may be float32)
+    assert "✅" in run_check(namespace, 1, f"wrong_share = torch.tensor({true!r})", capsys)
+    assert "✅" in run_check(namespace, 1, f"wrong_share = np.float32({true!r})", capsys)
 
 
 @pytest.mark.parametrize(
@@ -142,6 +148,9 @@ def test_wrong_share_accepts_the_value_and_three_decimals(namespace, truths, cap
         ("100 * TRUE", "percentage"),
         ("round(100 * TRUE, 1)", "percentage"),
         ("round(TRUE * 10_000)", "count of digits"),
+        ("np.int64(round(TRUE * 10_000))", "count of digits"),  # mask.sum() of a numpy mask
+        ("torch.tensor(round(TRUE * 10_000))", "count of digits"),  # the same in torch
+        ("torch.tensor(100 * TRUE)", "percentage"),
         ("1 - TRUE", "*same* label"),
         ("'1%'", "one number"),
     ],
@@ -166,6 +175,7 @@ def test_euclidean_accepts_the_value_and_three_decimals(namespace, truths, capsy
     true = truths["euclidean"]
     assert "✅" in run_check(namespace, 2, f"euclidean_precision = {true!r}", capsys)
     assert "✅" in run_check(namespace, 2, f"euclidean_precision = {round(true, 3)!r}", capsys)
+    assert "✅" in run_check(namespace, 2, f"euclidean_precision = torch.tensor({true!r})", capsys)
 
 
 def test_euclidean_on_unit_rows_is_the_cosine_ranking(namespace, truths):
@@ -178,12 +188,15 @@ def test_euclidean_on_unit_rows_is_the_cosine_ranking(namespace, truths):
 
 
 def test_euclidean_common_mistakes_get_their_hint(namespace, truths, capsys):
-    true, cosine = truths["euclidean"], truths["cosine_2000"]
+    true, cosine, with_self = truths["euclidean"], truths["cosine_2000"], truths["euclidean_with_self"]
     assert abs(true - cosine) > 0.002, "the cosine hint needs the two to differ"
+    assert abs(true - with_self) > 0.002, "leaving each query in must not pass as right"
+    assert abs(with_self - cosine) > 0.001, "the two wrong answers need their own hints"
     cases = [
         (f"{100 * true!r}", "percentage"),
         (f"{cosine!r}", "cosine result"),
-        ("1.0", "found itself"),
+        (f"{with_self!r}", "found itself"),  # the diagonal not filled: each query among its 10
+        (f"{round(with_self, 3)!r}", "found itself"),
         ("'95%'", "one number"),
     ]
     if round(true, 2) != round(true, 3) and abs(round(true, 2) - true) > 0.002:
