@@ -208,3 +208,19 @@ def test_notebook_loads_saved_weights_or_trains_the_same_model_on_the_device():
     assert "WEIGHTS_PATH.is_file()" in code
     assert "trained_mnist_cnn(data=mnist).to(device)" in code, "lesson 05's model, on pick_device()"
     assert "device = pick_device()" in code
+
+
+def test_exercise_2_prompt_names_a_weight_the_helper_takes(namespace):
+    """The prompt's `model.conv1.weight[:, 0]` is the (16, 3, 3) stack that cosine_similarity compares."""
+    prompt = next(
+        source(cell) for cell in cells(NOTEBOOK) if cell["cell_type"] == "markdown" and "## Exercise 2" in source(cell)
+    )
+    assert "`model.conv1.weight[:, 0]`" in prompt
+    names = namespace
+    cosines = names["V"].cosine_similarity(names["model"].conv1.weight[:, 0], names["TOP_EDGE"][None])
+    assert cosines.shape == (16, 1)
+
+
+def test_the_explorer_does_not_show_exercise_2s_answer():
+    explorer = next(source(cell) for cell in cells(NOTEBOOK) if "slider_explorer(" in source(cell))
+    assert "similarity" not in explorer and "TOP_EDGE" not in explorer, "the static frame names no filter by cosine"
