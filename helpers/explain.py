@@ -26,32 +26,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from helpers.activations import _activation, _channel_list, _device, _Eval, _inputs, _module, _objective, pixel_range
-from helpers.core import MNIST_MEAN, MNIST_STD
+from helpers.core import MNIST_MEAN, MNIST_STD, one_cpu_thread
 
 LESSON = 6
 
 __all__ = ["maximize_activation", "saliency"]
-
-
-class _OneThread:
-    """Run small CPU work on one thread, then restore the thread count.
-
-    Gradient ascent pushes a handful of 28x28 images through the model
-    hundreds of times; for operations that small, waking other threads costs
-    more than it saves (many times more when other programs share the cores).
-    """
-
-    def __init__(self, device: torch.device, small: bool = True):
-        self.active = device.type == "cpu" and small
-
-    def __enter__(self) -> None:
-        if self.active:
-            self.threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.active:
-            torch.set_num_threads(self.threads)
 
 
 #: Up to this many images per pass, saliency runs on one CPU thread.
@@ -133,7 +112,7 @@ def maximize_activation(
     shifts = torch.randint(-jitter, jitter + 1, (steps, 2), generator=generator).tolist()
     x = start.clamp(low, high).to(device).requires_grad_(True)
     optimiser = torch.optim.Adam([x], lr=lr)
-    with _Eval(model), torch.enable_grad(), _OneThread(device):
+    with _Eval(model), torch.enable_grad(), one_cpu_thread(device):
         with torch.no_grad():
             out = _activation(model, layer, x)
         if out.ndim not in (2, 4) or int(channels.max()) >= out.shape[1] or int(channels.min()) < 0:
@@ -196,8 +175,8 @@ def saliency(
         raise ValueError(f"samples must be >= 1 and noise >= 0; got samples={samples}, noise={noise}.")
     device = _device(model)
     x = _inputs(image, device).detach()
-    # a few images at a time: small operations, faster on one CPU thread (see _OneThread)
-    with _Eval(model), torch.enable_grad(), _OneThread(device, small=len(x) <= _SMALL_BATCH):
+    # a few images at a time: small operations, faster on one CPU thread (see helpers.core.one_cpu_thread)
+    with _Eval(model), torch.enable_grad(), one_cpu_thread(device, when=len(x) <= _SMALL_BATCH):
         with torch.no_grad():
             logits = model(x)
         if logits.ndim != 2:

@@ -22,8 +22,6 @@ input of the model's last layer (for ``mnist_cnn``: the 576 numbers that the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -32,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from helpers.core import to_input
+from helpers.core import one_cpu_thread, to_input
 
 LESSON = 7
 
@@ -352,7 +350,7 @@ def linear_probe_accuracy(
     weight = torch.zeros(draws, width, classes, device=device, requires_grad=True)
     bias = torch.zeros(draws, 1, classes, device=device, requires_grad=True)
     optimizer = torch.optim.Adam([weight, bias], lr=lr)
-    with _one_cpu_thread(device), torch.enable_grad():
+    with one_cpu_thread(device), torch.enable_grad():  # small steps: one thread (see core)
         for _ in range(steps):
             logits = torch.bmm(train_features, weight) + bias  # (R, M, C)
             loss = F.cross_entropy(logits.flatten(0, 1), train_labels.flatten(), reduction="mean")
@@ -363,24 +361,3 @@ def linear_probe_accuracy(
     with torch.no_grad():
         predicted = (torch.einsum("td,rdc->rtc", test_features, weight) + bias).argmax(2)  # (R, T)
         return (predicted == test_labels).float().mean(1)
-
-
-@contextmanager
-def _one_cpu_thread(device: torch.device) -> Iterator[None]:
-    """On the CPU, PyTorch's work on one thread inside the block; the thread count is restored after.
-
-    Each training step of ``linear_probe_accuracy`` is a few small operations (at most a few
-    million multiply-adds). Split over cores, they cost more in coordination than they save, and
-    on a busy machine the threads that wait for each other spin. Measured on a 2-core machine
-    shared with other jobs: lesson 07's 15 ten-digit fits took 51 s of CPU on two threads and
-    5.7 s on one.
-    """
-    if device.type != "cpu":
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)

@@ -17,11 +17,12 @@ are CPU tensors even when PyTorch's default device is a GPU.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from helpers.core import one_cpu_thread
 
 LESSON = 1
 
@@ -97,29 +98,12 @@ def correlate(images: np.ndarray, filters: np.ndarray) -> np.ndarray:
     kernels, single_filter = _as_filter_stack(filters)
     dtype = np.float64 if np.float64 in (stack.dtype, kernels.dtype) else np.float32
     out = np.empty((len(stack), len(kernels), *stack.shape[1:]), dtype=dtype)
-    with _one_thread():
+    with one_cpu_thread():  # small convolutions: fastest on one thread
         for start, responses in _response_chunks(stack, kernels):
             out[start : start + len(responses)] = responses.numpy()
     if single_filter:
         out = out[:, 0]
     return out[0] if single_image else out
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """PyTorch's CPU work on one thread inside the block; the thread count is restored after.
-
-    Each conv2d here is small (128 images, 3x3 filters): splitting it across cores costs more in
-    coordination than it saves, and on a busy machine the threads that wait for each other spin.
-    Measured on a 2-core machine shared with other jobs: fitting and predicting 2,071 images
-    took 5.0 s on two threads and 0.37 s on one.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _response_chunks(stack: np.ndarray, kernels: np.ndarray) -> Iterator[tuple[int, torch.Tensor]]:
@@ -201,7 +185,7 @@ def fingerprints(images: np.ndarray, filters: np.ndarray | None = None, pool: in
     if height % pool or width % pool:
         raise ValueError(f"pool size {pool} must divide the image size evenly; got {height}x{width} images.")
     out = np.empty((len(stack), len(kernels), height // pool, width // pool), dtype=np.float32)
-    with _one_thread():
+    with one_cpu_thread():  # small convolutions: fastest on one thread
         for start, responses in _response_chunks(stack, kernels):
             # Pooling in torch on the chunk: the same maxima as max_pool, without a numpy round
             # trip. Channels last (each pixel's K responses side by side) lets the pooling kernel

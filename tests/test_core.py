@@ -103,3 +103,20 @@ def test_the_old_import_paths_still_work():
     assert training.to_input is core.to_input
     assert training.pick_device is core.pick_device
     assert training.split_validation is core.split_validation
+
+
+def test_one_cpu_thread_runs_on_one_thread_and_restores_the_count():
+    threads = torch.get_num_threads()
+    with core.one_cpu_thread():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == threads
+    with pytest.raises(RuntimeError), core.one_cpu_thread("cpu"):
+        raise RuntimeError("the count comes back after an error too")
+    assert torch.get_num_threads() == threads
+
+
+@pytest.mark.parametrize(("device", "when"), [("cuda", True), ("mps", True), ("cpu", False)])
+def test_one_cpu_thread_leaves_other_devices_and_large_work_alone(device, when):
+    threads = torch.get_num_threads()
+    with core.one_cpu_thread(torch.device(device), when=when):
+        assert torch.get_num_threads() == threads
