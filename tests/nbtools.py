@@ -62,6 +62,19 @@ def exercises(notebook: str | Path) -> list[dict[str, str]]:
     return found
 
 
+def run_self_check(exercise: dict[str, str], namespace: dict, answer_code: str, capsys) -> str:
+    """Run ``answer_code``, then the exercise's self-check, in a copy of ``namespace``.
+
+    Returns what the self-check printed (its ✅, ❌ or ⏳ line and hint); what
+    the answer itself printed is left out.
+    """
+    names = dict(namespace)
+    exec(answer_code, names)
+    capsys.readouterr()
+    exec(exercise["check"], names)
+    return capsys.readouterr().out
+
+
 def imports_namespace(notebook: str | Path) -> dict:
     """A namespace holding what the notebook's import cell (the cell after the setup cell) imports."""
     namespace: dict = {}

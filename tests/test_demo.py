@@ -31,8 +31,8 @@ from helpers.demo import (
     top_k,
     uploaded_files,
 )
-from helpers.models import mnist_cnn
-from helpers.training import fit, save_weights
+from helpers.training import save_weights
+from tests.trained import briefly_trained_cnn
 
 
 @pytest.fixture(scope="module")
@@ -43,14 +43,7 @@ def mnist():
 @pytest.fixture(scope="module")
 def model(mnist):
     """The lesson's CNN trained briefly on the CPU: enough to tell digits apart."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        net = mnist_cnn()
-        fit(net, mnist.train_images[:2000], mnist.train_labels[:2000], epochs=1, progress=False, device="cpu")
-    finally:
-        torch.set_num_threads(threads)
-    return net.eval()
+    return briefly_trained_cnn()
 
 
 def page(mnist, index: int = 0, size: int = 200, offset: tuple[int, int] = (30, 50)) -> np.ndarray:

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers.core import to_input
+from helpers.core import one_cpu_thread, to_input
 from helpers.filters import edge_filters, fingerprints
 from helpers.learnable import (
     LearnableFilters,
@@ -23,10 +23,8 @@ from helpers.learnable import (
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     """These tiny convolutions run fastest on one thread, and do not fight other processes for cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_cpu_thread():
+        yield
 
 
 def _toy_images(n=64, seed=0):

@@ -11,7 +11,7 @@ import pytest
 
 from helpers.data import load_mnist
 from helpers.filters import TOP_EDGE, FingerprintClassifier
-from tests.nbtools import exercises, imports_namespace
+from tests.nbtools import exercises, imports_namespace, run_self_check
 
 NOTEBOOK = "01_hand_made_filters.ipynb"
 EXERCISES = exercises(NOTEBOOK)
@@ -58,12 +58,8 @@ def rounded_twice(fraction: float) -> float:
 
 def run_check(namespace, index, answer, capsys) -> str:
     """Set the exercise's answer variable to ``answer``, run its self-check, return what it printed."""
-    names = dict(namespace)
     variable = EXERCISES[index]["your_turn"].split("\n")[-1].split(" = ")[0]
-    names[variable] = answer
-    capsys.readouterr()
-    exec(EXERCISES[index]["check"], names)
-    return capsys.readouterr().out
+    return run_self_check(EXERCISES[index], {**namespace, variable: answer}, "", capsys)
 
 
 def test_three_exercises_with_solutions():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.nbtools import exercises, imports_namespace
+from tests.nbtools import exercises, imports_namespace, run_self_check
 
 NOTEBOOK = "04_cnn_building_blocks.ipynb"
 EXERCISES = exercises(NOTEBOOK)
@@ -23,11 +23,7 @@ def namespace():
 
 def run_check(namespace: dict, index: int, answer_code: str, capsys) -> str:
     """Run exercise ``index``'s self-check after ``answer_code``; return what it printed."""
-    names = dict(namespace)
-    exec(answer_code, names)  # noqa: S102 - the learner's answer
-    capsys.readouterr()
-    exec(EXERCISES[index]["check"], names)  # noqa: S102 - the notebook's self-check
-    return capsys.readouterr().out
+    return run_self_check(EXERCISES[index], namespace, answer_code, capsys)
 
 
 def test_five_exercises_with_solutions():

@@ -8,7 +8,7 @@ import pytest
 
 from helpers.core import split_validation
 from helpers.data import load_mnist
-from tests.nbtools import cells, exercises, imports_namespace, source
+from tests.nbtools import cells, exercises, imports_namespace, run_self_check, source
 
 NOTEBOOK = "05_training_a_cnn.ipynb"
 EXERCISES = exercises(NOTEBOOK)
@@ -33,11 +33,7 @@ def namespace():
 
 def run_check(namespace, index: int, answer_code: str, capsys) -> str:
     """Run an answer, then exercise ``index``'s self-check; return what the check printed."""
-    names = dict(namespace)
-    exec(answer_code, names)
-    capsys.readouterr()
-    exec(EXERCISES[index]["check"], names)
-    return capsys.readouterr().out
+    return run_self_check(EXERCISES[index], namespace, answer_code, capsys)
 
 
 def test_three_exercises_with_solutions():

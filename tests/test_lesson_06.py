@@ -8,13 +8,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import torch
 
 from helpers.core import pick_device
 from helpers.data import load_mnist
-from helpers.models import mnist_cnn
-from helpers.training import fit
-from tests.nbtools import cells, exercises, imports_namespace, source
+from tests.nbtools import cells, exercises, imports_namespace, run_self_check, source
+from tests.trained import briefly_trained_cnn
 
 NOTEBOOK = "06_visualizing_filters.ipynb"
 EXERCISES = exercises(NOTEBOOK)
@@ -33,21 +31,7 @@ def trained_namespace(mnist, seed: int) -> dict:
     trained model will do; a short training keeps the test fast.
     """
     names = imports_namespace(NOTEBOOK)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small batches: one thread is faster, and unaffected by other load
-    try:
-        model = mnist_cnn(seed=seed)
-        fit(
-            model,
-            mnist.train_images[:2000],
-            mnist.train_labels[:2000],
-            epochs=1,
-            progress=False,
-            seed=seed,
-            device="cpu",
-        )
-    finally:
-        torch.set_num_threads(threads)
+    model = briefly_trained_cnn(seed)
     device = pick_device()
     names.update(mnist=mnist, model=model.to(device).eval(), device=device)
     return names
@@ -65,11 +49,7 @@ def any_seed_namespace(mnist, namespace, request):
 
 
 def run_check(names: dict, answer_code: str, index: int, capsys) -> str:
-    names = dict(names)
-    exec(answer_code, names)
-    capsys.readouterr()
-    exec(EXERCISES[index]["check"], names)
-    return capsys.readouterr().out
+    return run_self_check(EXERCISES[index], names, answer_code, capsys)
 
 
 def test_three_exercises_with_solutions():

@@ -12,7 +12,7 @@ import torch
 from helpers.data import load_mnist
 from helpers.features import embed, nearest, precision_at_k
 from helpers.training import trained_mnist_cnn
-from tests.nbtools import NOTEBOOKS, cells, exercises, imports_namespace, source
+from tests.nbtools import NOTEBOOKS, cells, exercises, imports_namespace, run_self_check, source
 
 matplotlib.use("Agg")
 
@@ -64,12 +64,9 @@ def truths(namespace):
 
 
 def run_check(namespace, index, answer_code, capsys):
-    names = dict(namespace)
-    exec(answer_code, names)
-    capsys.readouterr()
-    exec(EXERCISES[index]["check"], names)
+    printed = run_self_check(EXERCISES[index], namespace, answer_code, capsys)
     matplotlib.pyplot.close("all")
-    return capsys.readouterr().out
+    return printed
 
 
 def test_three_exercises_with_solutions():

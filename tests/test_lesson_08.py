@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import matplotlib
 import pytest
-import torch
 
 from helpers.core import pick_device
 from helpers.data import load_mnist
 from helpers.models import mnist_cnn
 from helpers.serve import start_service
-from helpers.training import fit, load_weights, save_weights
-from tests.nbtools import cells, exercises, imports_namespace, source
+from helpers.training import load_weights, save_weights
+from tests.nbtools import cells, exercises, imports_namespace, run_self_check, source
+from tests.trained import briefly_trained_cnn
 
 matplotlib.use("Agg")
 
@@ -32,13 +32,7 @@ def namespace(tmp_path_factory):
     trained model standing in for the augmented one, and a running service that serves it."""
     names = imports_namespace(NOTEBOOK)
     mnist = load_mnist()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        model = mnist_cnn()
-        fit(model, mnist.train_images[:2000], mnist.train_labels[:2000], epochs=1, progress=False, device="cpu")
-    finally:
-        torch.set_num_threads(threads)
+    model = briefly_trained_cnn()
     weights = save_weights(model, tmp_path_factory.mktemp("lesson08") / "weights.pt")
     robust = load_weights(mnist_cnn(), weights).to(pick_device()).eval()  # where the service runs it
     names.update(mnist=mnist, model=model.eval(), robust=robust)
@@ -51,11 +45,7 @@ def namespace(tmp_path_factory):
 
 def run_check(namespace, index: int, answer_code: str, capsys) -> str:
     """Run an answer, then exercise ``index``'s self-check; return what the check printed."""
-    names = dict(namespace)
-    exec(answer_code, names)
-    capsys.readouterr()
-    exec(EXERCISES[index]["check"], names)
-    return capsys.readouterr().out
+    return run_self_check(EXERCISES[index], namespace, answer_code, capsys)
 
 
 def test_three_exercises_with_solutions():

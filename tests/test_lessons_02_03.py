@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from helpers import linefit
-from tests.nbtools import cells, exercises, imports_namespace, source
+from helpers.core import one_cpu_thread
+from tests.nbtools import cells, exercises, imports_namespace, run_self_check, source
 
 LESSON_02 = "02_gradient_descent.ipynb"
 EXERCISES_02 = exercises(LESSON_02)
@@ -23,13 +24,6 @@ def _lesson_02_namespace() -> dict:
     names.update(x=x, y=3 * x + 8, lin=linefit.lin, mse=linefit.mse)
     names["x_noisy"], names["y_noisy"] = linefit.line_data(a=3, b=8, n=30, seed=0, noise=0.5)
     return names
-
-
-def _run_check(exercise: dict, names: dict, answer_code: str, capsys) -> str:
-    exec(answer_code, names)
-    capsys.readouterr()
-    exec(exercise["check"], names)
-    return capsys.readouterr().out
 
 
 @pytest.mark.parametrize("notebook", [LESSON_02, "03_learning_filters.ipynb"])
@@ -54,13 +48,13 @@ def test_lesson_02_has_three_exercises():
 @pytest.mark.parametrize("index", range(len(EXERCISES_02)))
 def test_lesson_02_solution_passes_its_self_check(index, capsys):
     names = _lesson_02_namespace()
-    assert "✅" in _run_check(EXERCISES_02[index], names, EXERCISES_02[index]["solution"], capsys)
+    assert "✅" in run_self_check(EXERCISES_02[index], names, EXERCISES_02[index]["solution"], capsys)
 
 
 @pytest.mark.parametrize("index", range(len(EXERCISES_02)))
 def test_lesson_02_undone_exercise_says_so(index, capsys):
     names = _lesson_02_namespace()
-    assert "⏳" in _run_check(EXERCISES_02[index], names, EXERCISES_02[index]["your_turn"], capsys)
+    assert "⏳" in run_self_check(EXERCISES_02[index], names, EXERCISES_02[index]["your_turn"], capsys)
 
 
 @pytest.mark.parametrize(
@@ -69,7 +63,7 @@ def test_lesson_02_undone_exercise_says_so(index, capsys):
 )
 def test_lesson_02_wrong_answers_are_called_wrong(index, wrong, capsys):
     names = _lesson_02_namespace()
-    assert "❌" in _run_check(EXERCISES_02[index], names, wrong, capsys)
+    assert "❌" in run_self_check(EXERCISES_02[index], names, wrong, capsys)
 
 
 @pytest.mark.parametrize(
@@ -86,14 +80,14 @@ def test_lesson_02_wrong_answers_are_called_wrong(index, wrong, capsys):
 )
 def test_lesson_02_gradient_wrong_answers_get_their_hint(wrong, hint, capsys):
     names = _lesson_02_namespace()
-    out = _run_check(EXERCISES_02[0], names, f"my_gradient = {wrong}", capsys)
+    out = run_self_check(EXERCISES_02[0], names, f"my_gradient = {wrong}", capsys)
     assert "❌" in out and hint in out
 
 
 @pytest.mark.parametrize("right", ["(-9, -18)", "[-9.0, -18.0]", "np.array([-9, -18])"])
 def test_lesson_02_gradient_accepts_every_right_answer(right, capsys):
     names = _lesson_02_namespace()
-    assert "✅" in _run_check(EXERCISES_02[0], names, f"my_gradient = {right}", capsys)
+    assert "✅" in run_self_check(EXERCISES_02[0], names, f"my_gradient = {right}", capsys)
 
 
 @pytest.mark.parametrize(
@@ -108,7 +102,7 @@ def test_lesson_02_gradient_accepts_every_right_answer(right, capsys):
 )
 def test_lesson_02_noisy_fit_wrong_answers_get_their_hint(wrong, hint, capsys):
     names = _lesson_02_namespace()
-    out = _run_check(EXERCISES_02[2], names, f"noisy_fit = {wrong}", capsys)
+    out = run_self_check(EXERCISES_02[2], names, f"noisy_fit = {wrong}", capsys)
     assert "❌" in out and hint in out
 
 
@@ -122,13 +116,13 @@ def test_lesson_02_noisy_fit_wrong_answers_get_their_hint(wrong, hint, capsys):
 )
 def test_lesson_02_noisy_fit_accepts_every_right_answer(right, capsys):
     names = _lesson_02_namespace()
-    assert "✅" in _run_check(EXERCISES_02[2], names, f"noisy_fit = {right}", capsys)
+    assert "✅" in run_self_check(EXERCISES_02[2], names, f"noisy_fit = {right}", capsys)
 
 
 @pytest.mark.parametrize("right", ["0.72", "0.73", "0.74", "0.745", "0.749", "np.arange(0.01, 0.9, 0.01)[73]"])
 def test_lesson_02_largest_lr_accepts_every_right_answer(right, capsys):
     names = _lesson_02_namespace()
-    assert "✅" in _run_check(EXERCISES_02[1], names, f"my_largest_lr = {right}", capsys)
+    assert "✅" in run_self_check(EXERCISES_02[1], names, f"my_largest_lr = {right}", capsys)
 
 
 @pytest.mark.parametrize(
@@ -143,7 +137,7 @@ def test_lesson_02_largest_lr_accepts_every_right_answer(right, capsys):
 )
 def test_lesson_02_largest_lr_wrong_answers_get_their_hint(wrong, hint, capsys):
     names = _lesson_02_namespace()
-    out = _run_check(EXERCISES_02[1], names, f"my_largest_lr = {wrong}", capsys)
+    out = run_self_check(EXERCISES_02[1], names, f"my_largest_lr = {wrong}", capsys)
     assert "❌" in out and hint in out
 
 
@@ -177,10 +171,8 @@ def lesson_03_namespace():
         y_valid=targets[valid_index],
         device=torch.device("cpu"),
     )
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convolutions: fastest on one thread
-    yield names
-    torch.set_num_threads(before)
+    with one_cpu_thread():  # tiny convolutions: fastest on one thread
+        yield names
 
 
 def _with_seed(solution: str, seed: int) -> str:
@@ -196,7 +188,7 @@ def test_lesson_03_has_three_exercises():
 @pytest.mark.parametrize("index", range(len(EXERCISES_03)))
 def test_lesson_03_solution_passes_its_self_check(lesson_03_namespace, index, capsys):
     names = dict(lesson_03_namespace)
-    assert "✅" in _run_check(EXERCISES_03[index], names, EXERCISES_03[index]["solution"], capsys)
+    assert "✅" in run_self_check(EXERCISES_03[index], names, EXERCISES_03[index]["solution"], capsys)
 
 
 @pytest.mark.parametrize(
@@ -212,13 +204,13 @@ def test_lesson_03_solutions_pass_from_other_seeds(lesson_03_namespace, index, s
     """
     names = dict(lesson_03_namespace)
     solution = _with_seed(EXERCISES_03[index]["solution"], seed)
-    assert "✅" in _run_check(EXERCISES_03[index], names, solution, capsys)
+    assert "✅" in run_self_check(EXERCISES_03[index], names, solution, capsys)
 
 
 @pytest.mark.parametrize("index", range(len(EXERCISES_03)))
 def test_lesson_03_undone_exercise_says_so(lesson_03_namespace, index, capsys):
     names = dict(lesson_03_namespace)
-    assert "⏳" in _run_check(EXERCISES_03[index], names, EXERCISES_03[index]["your_turn"], capsys)
+    assert "⏳" in run_self_check(EXERCISES_03[index], names, EXERCISES_03[index]["your_turn"], capsys)
 
 
 @pytest.mark.parametrize(
@@ -240,7 +232,7 @@ def test_lesson_03_undone_exercise_says_so(lesson_03_namespace, index, capsys):
 )
 def test_lesson_03_two_filters_wrong_answers_get_their_hint(lesson_03_namespace, wrong, hint, capsys):
     names = dict(lesson_03_namespace)
-    out = _run_check(EXERCISES_03[0], names, wrong, capsys)
+    out = run_self_check(EXERCISES_03[0], names, wrong, capsys)
     assert "❌" in out and hint in out
 
 
@@ -254,7 +246,7 @@ def test_lesson_03_no_pooling_at_too_large_a_learning_rate_is_explained(lesson_0
     for seed in (1, 2):
         names = dict(lesson_03_namespace)
         solution = _with_seed(EXERCISES_03[2]["solution"], seed).replace("lr=0.01", "lr=0.1")
-        outs.append(_run_check(EXERCISES_03[2], names, solution, capsys))
+        outs.append(run_self_check(EXERCISES_03[2], names, solution, capsys))
     stuck = [out for out in outs if "❌" in out]
     assert stuck and all("same answer for every image" in out for out in stuck)
 

@@ -13,7 +13,6 @@ import urllib.parse
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from helpers import demo
@@ -22,9 +21,10 @@ from helpers.data import load_mnist
 from helpers.demo import prepare_digit, to_png, top_k
 from helpers.models import mnist_cnn
 from helpers.serve import get_json, post_image, start_service
-from helpers.training import fit, load_weights, save_weights
+from helpers.training import load_weights, save_weights
 from tests.nbtools import ROOT
 from tests.test_demo import bomb_png, difference, encode, page
+from tests.trained import briefly_trained_cnn
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +35,7 @@ def mnist():
 @pytest.fixture(scope="module")
 def weights(mnist, tmp_path_factory):
     """A briefly trained CNN saved to a file: the service and the in-process checks both load it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        model = mnist_cnn()
-        fit(model, mnist.train_images[:2000], mnist.train_labels[:2000], epochs=1, progress=False, device="cpu")
-    finally:
-        torch.set_num_threads(threads)
-    return save_weights(model, tmp_path_factory.mktemp("service") / "weights.pt")
+    return save_weights(briefly_trained_cnn(), tmp_path_factory.mktemp("service") / "weights.pt")
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from torch import nn
 
 from helpers import activations, explain, plots
 from helpers import visualize as V
-from helpers.core import pick_device, to_input
+from helpers.core import one_cpu_thread, pick_device, to_input
 from helpers.data import load_mnist
 from helpers.models import mnist_cnn
 from helpers.training import fit
@@ -55,10 +55,8 @@ def sequential_cnn() -> nn.Module:
 def _one_thread():
     """These tests push tiny batches through a small model: one thread is faster than several
     (and far faster when other processes share the cores). Restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_cpu_thread():
+        yield
 
 
 @pytest.fixture(scope="session")
