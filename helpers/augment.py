@@ -28,7 +28,7 @@ from torch import nn
 from helpers.core import MNIST_MEAN, MNIST_STD, pick_device, split_validation, to_input
 from helpers.data import DATA_DIR
 from helpers.models import mnist_cnn
-from helpers.training import fit, load_weights, save_weights
+from helpers.training import fit, load_weights, retrain_reason, save_weights, training_record
 
 LESSON = 8
 
@@ -227,20 +227,27 @@ def trained_robust_cnn(
 ) -> nn.Module:
     """The augmented model: loaded from ``path`` if saved there, else trained and saved there.
 
-    Training (only when there is no file) uses ``ROBUST_RECIPE`` on the same
+    A saved model is used only when its record says it was trained on the copy of MNIST in use
+    now; otherwise it is retrained, with a one-line message (as ``trained_mnist_cnn`` does).
+    Training uses ``ROBUST_RECIPE`` on the same
     split as lesson 05 (the training images minus a 10% validation split).
     The model is returned in evaluation mode on ``device`` (default
     ``pick_device()``).
     """
     device = torch.device(device) if device is not None else pick_device()
-    if path is not None and Path(path).is_file():
-        return load_weights(mnist_cnn(), path).to(device).eval()
     if data is None:
         from helpers.data import load_mnist
 
         data = load_mnist()
     (train_images, train_labels), valid = split_validation(data.train_images, data.train_labels)
+    if path is not None and Path(path).is_file():
+        reason = retrain_reason(path, data, len(train_images))
+        if reason is None:
+            return load_weights(mnist_cnn(), path).to(device).eval()
+        print(f"Retraining the augmented model: {reason}.")
     model, _ = train_robust_cnn(train_images, train_labels, valid=valid, device=device, progress=progress)
+    recipe = {"name": "lesson 08 (augmented)", "epochs": ROBUST_RECIPE["epochs"], "augmentation": True}
+    model.training_record = training_record(data, len(train_images), recipe=recipe, seed=0, device=device)
     if path is not None:
         save_weights(model, path)
     return model

@@ -59,16 +59,20 @@ __all__ = [
     "WEIGHTS_PATH",
     "WeightsFileError",
     "accuracy",
+    "describe_record",
     "fit",
     "load_weights",
     "pick_device",
     "predict",
     "probabilities",
+    "read_record",
+    "retrain_reason",
     "save_weights",
     "seed_everything",
     "split_validation",
     "to_input",
     "trained_mnist_cnn",
+    "training_record",
 ]
 
 # ---------------------------------------------------------------------------
@@ -366,19 +370,68 @@ def accuracy(model: nn.Module, images: Any, labels: Any) -> float:
     return (_logits(model, x).argmax(1) == y).float().mean().item()
 
 
-def save_weights(model: nn.Module, path: Path | str = WEIGHTS_PATH) -> Path:
-    """Save the model's weights (its ``state_dict``) to ``path``, safely.
+def training_record(
+    data: Any, train_count: int, *, recipe: dict[str, Any], seed: int, device: torch.device | str
+) -> dict[str, Any]:
+    """What trained a model, to be saved beside its weights (see :func:`save_weights`).
 
+    Parameters
+    ----------
+    data : MnistData or str
+        What ``load_mnist()`` returned (its ``source`` is kept), or the source itself,
+        ``"full"`` or ``"sample"``.
+    train_count : int
+        How many images the model was trained on (the training images minus the validation split).
+    recipe : dict
+        The settings, e.g. ``{"name": "lesson 05", "epochs": 4, "augmentation": False}``.
+    seed : int
+        The seed training started from.
+    device : torch.device or str
+        Where it trained.
+    """
+    source = data if isinstance(data, str) else data.source
+    return {
+        "source": str(source),
+        "train_images": int(train_count),
+        "recipe": {str(key): value for key, value in recipe.items()},
+        "seed": int(seed),
+        "device": str(torch.device(device).type),
+        "torch": str(torch.__version__),  # a plain str: torch's version class is not weights-only loadable
+    }
+
+
+def describe_record(record: dict[str, Any] | None) -> str:
+    """One line saying what trained a model, from its saved record (or that nobody knows)."""
+    if not record:
+        return "trained on unknown data (the file has no record of what trained it)"
+    copy = {"full": "full MNIST", "sample": "the bundled MNIST sample"}.get(record.get("source"), "unknown data")
+    recipe = record.get("recipe", {})
+    how = f"{recipe.get('epochs', '?')} epochs" + (" with augmentation" if recipe.get("augmentation") else "")
+    return (
+        f"trained on {copy} ({record.get('train_images', 0):,} training images), {how}, "
+        f"seed {record.get('seed', '?')}, on {record.get('device', '?')}, torch {record.get('torch', '?')}"
+    )
+
+
+def save_weights(model: nn.Module, path: Path | str = WEIGHTS_PATH, record: dict[str, Any] | None = None) -> Path:
+    """Save the model's weights (its ``state_dict``) to ``path``, safely, with what trained them.
+
+    The file holds ``{"state_dict": ..., "record": ...}``: the tensors, and ``record``
+    (by default the model's own ``training_record`` attribute, set by
+    :func:`trained_mnist_cnn`; see :func:`training_record`) made only of plain numbers
+    and text, so :func:`load_weights` reads it back with ``weights_only=True``.
     The file is written to a temporary name in the same folder, then renamed,
     so an interrupted save never leaves a half-written file behind.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    if record is None:
+        record = getattr(model, "training_record", None)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
-            torch.save(state, file)
+            torch.save({"state_dict": state, "record": record}, file)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -386,11 +439,41 @@ def save_weights(model: nn.Module, path: Path | str = WEIGHTS_PATH) -> Path:
     return path
 
 
+def _read_weights_file(path: Path) -> tuple[dict, dict[str, Any] | None]:
+    """The state_dict and the record (None for an old file with tensors only) saved at ``path``."""
+    if not path.is_file():
+        raise WeightsFileError(
+            f"no saved weights at {_shown(path)}: run lesson 05 to train and save the model "
+            f"(or call save_weights(model, path))."
+        )
+    try:
+        saved = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise WeightsFileError(
+            f"{_shown(path)} is not a readable weights file (corrupted or cut short?): "
+            f"{type(error).__name__}. Delete it and save the weights again (lesson 05)."
+        ) from error
+    if not isinstance(saved, dict):
+        raise WeightsFileError(f"{_shown(path)} holds a {type(saved).__name__}, not a state_dict of weights.")
+    if "state_dict" in saved and isinstance(saved["state_dict"], dict):
+        record = saved.get("record")
+        return saved["state_dict"], record if isinstance(record, dict) else None
+    return saved, None  # an old file: the tensors alone
+
+
+def read_record(path: Path | str = WEIGHTS_PATH) -> dict[str, Any] | None:
+    """What trained the weights saved at ``path`` (see :func:`training_record`); None when the file
+    does not say (saved before records were kept)."""
+    return _read_weights_file(Path(path))[1]
+
+
 def load_weights(model: nn.Module, path: Path | str = WEIGHTS_PATH) -> nn.Module:
     """Load saved weights into ``model`` (in place, and returned), with clear errors.
 
-    Uses ``torch.load(..., weights_only=True)``, which reads tensors only and
-    never runs code stored in the file.
+    Uses ``torch.load(..., weights_only=True)``, which reads tensors, numbers and
+    text only and never runs code stored in the file. What trained the weights
+    (:func:`read_record`) is kept as ``model.training_record`` (None when the file
+    does not say).
 
     Raises
     ------
@@ -399,20 +482,7 @@ def load_weights(model: nn.Module, path: Path | str = WEIGHTS_PATH) -> nn.Module
         holds weights of another shape than the model's.
     """
     path = Path(path)
-    if not path.is_file():
-        raise WeightsFileError(
-            f"no saved weights at {_shown(path)}: run lesson 05 to train and save the model "
-            f"(or call save_weights(model, path))."
-        )
-    try:
-        state = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise WeightsFileError(
-            f"{_shown(path)} is not a readable weights file (corrupted or cut short?): "
-            f"{type(error).__name__}. Delete it and save the weights again (lesson 05)."
-        ) from error
-    if not isinstance(state, dict):
-        raise WeightsFileError(f"{_shown(path)} holds a {type(state).__name__}, not a state_dict of weights.")
+    state, record = _read_weights_file(path)
     try:
         model.load_state_dict(state)
     except RuntimeError as error:
@@ -420,7 +490,32 @@ def load_weights(model: nn.Module, path: Path | str = WEIGHTS_PATH) -> nn.Module
             f"the weights in {_shown(path)} do not fit this model (saved from another architecture?): "
             f"{str(error).splitlines()[0]}"
         ) from error
+    model.training_record = record
     return model
+
+
+def retrain_reason(path: Path | str, data: Any, train_count: int) -> str | None:
+    """Why the weights at ``path`` cannot stand for a model trained on ``data`` now; None when they can.
+
+    They can when the file exists, loads, and its record says it was trained on the same copy of
+    MNIST (``data.source``) and the same number of training images.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        record = read_record(path)
+    except WeightsFileError as error:
+        return str(error)
+    if record is None:
+        return f"{_shown(path)} has no record of what trained it"
+    if record.get("source") != data.source or record.get("train_images") != train_count:
+        return (
+            f"{_shown(path)} was {describe_record(record).split(',')[0]}, "
+            f"but this run uses {'full MNIST' if data.source == 'full' else 'the bundled sample'} "
+            f"({train_count:,} training images)"
+        )
+    return None
 
 
 def _shown(path: Path) -> str:
@@ -438,6 +533,11 @@ def trained_mnist_cnn(
     device: torch.device | str | None = None,
 ) -> nn.Module:
     """Lesson 05's trained CNN: loaded from ``path`` if saved there, else trained as lesson 05 does.
+
+    A saved model is used only when its record says it was trained on the copy of MNIST in
+    use now (``data.source``) and as many training images; otherwise (another copy, or an
+    old file without a record) it is retrained and saved again, with a one-line message.
+    The model's ``training_record`` says what trained it (``describe_record``).
 
     Training (only when there is no file) uses the lesson's recipe: the
     training images minus a 10% validation split (``split_validation``),
@@ -462,16 +562,22 @@ def trained_mnist_cnn(
     from helpers.models import mnist_cnn
 
     device = torch.device(device) if device is not None else pick_device()
-    model = mnist_cnn()
-    if path is not None and Path(path).is_file():
-        return load_weights(model, path).to(device).eval()
     if data is None:
         from helpers.data import load_mnist
 
         data = load_mnist()
     (train_images, train_labels), valid = split_validation(data.train_images, data.train_labels)
+    model = mnist_cnn()
+    if path is not None and Path(path).is_file():
+        reason = retrain_reason(path, data, len(train_images))
+        if reason is None:
+            return load_weights(model, path).to(device).eval()
+        print(f"Retraining lesson 05's model: {reason}.")
     fit(model, train_images, train_labels, valid=valid, device=device, progress=progress)
     model.to(device).eval()
+    recipe = {"name": "lesson 05", "epochs": DEFAULTS["epochs"], "augmentation": False}
+    seed = DEFAULTS["seed"]
+    model.training_record = training_record(data, len(train_images), recipe=recipe, seed=seed, device=device)
     if path is not None:
         save_weights(model, path)
     return model

@@ -31,7 +31,8 @@ from helpers.demo import (
     top_k,
     uploaded_files,
 )
-from helpers.training import save_weights
+from helpers.models import mnist_cnn
+from helpers.training import read_record, save_weights, training_record
 from tests.trained import briefly_trained_cnn
 
 
@@ -479,7 +480,27 @@ def test_train_robust_cnn_returns_the_bare_model(mnist, tmp_path):
     )
     assert not model.training and len(history) == 1
     assert not any(isinstance(m, RandomDistort) for m in model.modules())
-    path = save_weights(model, tmp_path / "robust.pt")
-    loaded = trained_robust_cnn(path, device="cpu")
+    # Saved with a record of the data it used (450 training images: 500 minus the validation split)...
+    record = training_record("sample", 450, recipe={"epochs": 1, "augmentation": True}, seed=0, device="cpu")
+    path = save_weights(model, tmp_path / "robust.pt", record=record)
+    loaded = trained_robust_cnn(path, data=_FirstImages(mnist, 500), device="cpu")  # ...it is loaded, not retrained
     x = to_input(mnist.test_images[:8])
     assert torch.allclose(loaded(x), model(x), atol=1e-5)
+    assert loaded.training_record == record
+
+
+class _FirstImages:
+    """Stands in for load_mnist()'s result: its first ``count`` training images."""
+
+    def __init__(self, mnist, count, source="sample"):
+        self.train_images, self.train_labels = mnist.train_images[:count], mnist.train_labels[:count]
+        self.source = source
+
+
+def test_trained_robust_cnn_retrains_a_model_of_another_copy_of_the_data(mnist, tmp_path, capsys):
+    path = tmp_path / "robust.pt"
+    torch.save(mnist_cnn().state_dict(), path)  # an old file, without a record
+    model = trained_robust_cnn(path, data=_FirstImages(mnist, 100, source="full"), device="cpu", progress=False)
+    assert "Retraining the augmented model" in capsys.readouterr().out
+    assert model.training_record["source"] == "full" and model.training_record["recipe"]["augmentation"]
+    assert read_record(path) == model.training_record

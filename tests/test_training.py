@@ -17,16 +17,20 @@ from helpers.training import (
     MNIST_STD,
     WeightsFileError,
     accuracy,
+    describe_record,
     fit,
     load_weights,
     pick_device,
     predict,
     probabilities,
+    read_record,
+    retrain_reason,
     save_weights,
     seed_everything,
     split_validation,
     to_input,
     trained_mnist_cnn,
+    training_record,
 )
 
 
@@ -294,8 +298,8 @@ def test_saved_weights_reload_to_the_same_accuracy(tmp_path, small):
     path = save_weights(model, tmp_path / "sub" / "model.pt")
     assert path.is_file()
     assert [p.name for p in path.parent.iterdir()] == ["model.pt"], "no temporary file left behind"
-    state = torch.load(path, weights_only=True)
-    assert all(t.device.type == "cpu" for t in state.values())
+    saved = torch.load(path, weights_only=True)
+    assert all(t.device.type == "cpu" for t in saved["state_dict"].values())
     fresh = load_weights(mnist_cnn(seed=7), path)
     for (name, p), q in zip(model.state_dict().items(), fresh.state_dict().values(), strict=True):
         assert torch.equal(p.cpu(), q), name
@@ -348,8 +352,9 @@ def test_a_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
 class _Tiny:
     """Stands in for load_mnist()'s result, with few images so that training takes a moment."""
 
-    def __init__(self, mnist, count=200):
+    def __init__(self, mnist, count=200, source="sample"):
         self.train_images, self.train_labels = mnist.train_images[:count], mnist.train_labels[:count]
+        self.source = source
 
 
 def test_trained_mnist_cnn_trains_saves_then_loads(tmp_path, mnist):
@@ -362,14 +367,68 @@ def test_trained_mnist_cnn_trains_saves_then_loads(tmp_path, mnist):
     fit(by_hand, images, labels, valid=valid, device="cpu", progress=False)
     for (name, p), q in zip(trained.state_dict().items(), by_hand.state_dict().values(), strict=True):
         assert torch.equal(p, q), name
-    loaded = trained_mnist_cnn(path, data="not used when the file exists", device="cpu")
+    loaded = trained_mnist_cnn(path, data=_Tiny(mnist), device="cpu")
     assert torch.equal(loaded.conv1.weight, trained.conv1.weight)
+    assert loaded.training_record == trained.training_record
+    assert loaded.training_record["source"] == "sample" and loaded.training_record["train_images"] == 180
+
+
+def test_a_record_round_trips_with_the_weights_only_loader(tmp_path, mnist):
+    record = training_record(
+        _Tiny(mnist), 180, recipe={"name": "lesson 05", "epochs": 4, "augmentation": False}, seed=0, device="cpu"
+    )
+    path = save_weights(mnist_cnn(), tmp_path / "model.pt", record=record)
+    assert read_record(path) == record
+    assert load_weights(mnist_cnn(), path).training_record == record
+    assert record == {
+        "source": "sample",
+        "train_images": 180,
+        "recipe": {"name": "lesson 05", "epochs": 4, "augmentation": False},
+        "seed": 0,
+        "device": "cpu",
+        "torch": str(torch.__version__),
+    }
+    line = describe_record(record)
+    assert line.startswith("trained on the bundled MNIST sample (180 training images), 4 epochs, seed 0, on cpu")
+    augmented = {**record, "source": "full", "recipe": {"epochs": 16, "augmentation": True}}
+    expected = "trained on full MNIST (180 training images), 16 epochs with augmentation"
+    assert describe_record(augmented).startswith(expected)
+    assert describe_record(None).startswith("trained on unknown data")
+
+
+def test_a_model_trained_on_the_sample_is_retrained_when_the_full_set_is_in_use(tmp_path, mnist, capsys):
+    path = tmp_path / "mnist_cnn.pt"
+    on_sample = trained_mnist_cnn(path, data=_Tiny(mnist, count=100), progress=False, device="cpu")
+    capsys.readouterr()
+    on_full = trained_mnist_cnn(path, data=_Tiny(mnist, count=100, source="full"), progress=False, device="cpu")
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "Retraining lesson 05's model" in out
+    assert "bundled MNIST sample" in out and "full MNIST" in out, out
+    assert read_record(path)["source"] == "full" and on_full.training_record["source"] == "full"
+    assert on_sample.training_record["source"] == "sample"
+    # Loaded again with the full set: no retraining, no message.
+    trained_mnist_cnn(path, data=_Tiny(mnist, count=100, source="full"), device="cpu")
+    assert capsys.readouterr().out == ""
+    # Another number of training images retrains too.
+    assert retrain_reason(path, _Tiny(mnist, count=100, source="full"), 50) is not None
+
+
+def test_an_old_file_without_a_record_is_retrained_with_a_message(tmp_path, mnist, capsys):
+    path = tmp_path / "mnist_cnn.pt"
+    torch.save(mnist_cnn(seed=5).state_dict(), path)  # as saved before records were kept
+    assert read_record(path) is None
+    assert load_weights(mnist_cnn(), path).training_record is None  # still loads by hand
+    model = trained_mnist_cnn(path, data=_Tiny(mnist, count=100), progress=False, device="cpu")
+    out = capsys.readouterr().out
+    assert "has no record of what trained it" in out and "Retraining" in out
+    assert not torch.equal(model.conv1.weight, mnist_cnn(seed=5).conv1.weight)
+    assert read_record(path)["train_images"] == 90
 
 
 def test_trained_mnist_cnn_lives_on_pick_device_by_default(tmp_path, mnist):
     path = tmp_path / "mnist_cnn.pt"
     trained = trained_mnist_cnn(path, data=_Tiny(mnist, count=100), progress=False)
-    loaded = trained_mnist_cnn(path)
+    loaded = trained_mnist_cnn(path, data=_Tiny(mnist, count=100))
     for model in (trained, loaded):
         assert {p.device.type for p in model.parameters()} == {pick_device().type}
         assert {b.device.type for b in model.buffers()} == {pick_device().type}
