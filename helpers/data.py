@@ -6,7 +6,8 @@ Two copies of MNIST can be in play, and they never share a folder:
 
 * ``data/mnist_full/``: the full set (60,000 training and 10,000 test images),
   downloaded with torchvision's mirrors and checked against torchvision's
-  published md5 sums.
+  published md5 sums (or, for a data folder outside the repository, such as a
+  test's, the sums passed as ``checksums=`` or written in its ``mnist_full.md5``).
 * ``data/mnist_sample/``: the bundled real sample (the first 10,000 training
   images and the official 10,000-image test set), checked against the md5 sums
   in ``data/README.md``.
@@ -42,6 +43,7 @@ __all__ = [
     "full_files",
     "load_mnist",
     "md5sum",
+    "read_sums_file",
     "verify_files",
 ]
 
@@ -57,6 +59,13 @@ SAMPLE_FILES: tuple[tuple[str, str, str], ...] = (
     ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3", "test_images"),
     ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", "test_labels"),
 )
+
+#: The repository's own ``data/`` folder (whatever ``COURSE_DATA_DIR`` says): a sums file
+#: there is never read, so no learner's copy can trust other sums than torchvision's.
+REPOSITORY_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+#: In a data folder outside the repository: md5 sums (``md5sum``'s format) that stand in for
+#: torchvision's published ones, e.g. for a test's own 60,000-image set.
+FULL_SUMS_FILE = "mnist_full.md5"
 
 SAMPLE_FOLDER = "mnist_sample"
 FULL_FOLDER = "mnist_full"
@@ -130,6 +139,48 @@ def full_files() -> tuple[tuple[str, str, str], ...]:
     return tuple((name, md5, role) for (name, md5), role in zip(MNIST.resources, _ROLES, strict=True))
 
 
+def read_sums_file(path: Path | str) -> dict[str, str]:
+    """``{file name: md5}`` from a file in ``md5sum``'s format (``<md5>  <name>`` per line).
+
+    Raises
+    ------
+    MnistFileError
+        When a line is not an md5 sum and a file name.
+    """
+    sums = {}
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) != 2 or len(parts[0]) != 32 or any(c not in "0123456789abcdef" for c in parts[0].lower()):
+            raise MnistFileError(f"{_show(Path(path))}, line {number}: expected '<md5>  <file name>', got {line!r}.")
+        sums[parts[1].lstrip("*")] = parts[0].lower()
+    return sums
+
+
+def _full_files_with(checksums: dict[str, str] | None) -> tuple[tuple[str, str, str], ...]:
+    """The full set's files, with ``checksums`` (``{name: md5}``) in place of the published sums."""
+    files = full_files()
+    if checksums is None:
+        return files
+    missing = [name for name, _, _ in files if name not in checksums]
+    if missing:
+        raise ValueError(
+            f"checksums= must give an md5 for each of the full set's files; missing: {', '.join(missing)}."
+        )
+    return tuple((name, checksums[name], role) for name, _, role in files)
+
+
+def _sums_for(root: Path, checksums: dict[str, str] | None) -> dict[str, str] | None:
+    """The sums to check the full set in ``root`` against: ``checksums``, else the data folder's
+    own sums file when (and only when) that folder is outside the repository's ``data/``."""
+    if checksums is not None:
+        return dict(checksums)
+    sums = root / FULL_SUMS_FILE
+    outside = root.resolve() != REPOSITORY_DATA_DIR.resolve()
+    return read_sums_file(sums) if outside and sums.is_file() else None
+
+
 def verify_files(folder: Path, files: tuple[tuple[str, str, str], ...]) -> None:
     """Check that every file exists and has its expected md5.
 
@@ -160,7 +211,11 @@ def default_mirrors() -> tuple[str, ...]:
 
 
 def load_mnist(
-    root: Path | str | None = None, *, download: bool = True, mirrors: Sequence[str] | None = None
+    root: Path | str | None = None,
+    *,
+    download: bool = True,
+    mirrors: Sequence[str] | None = None,
+    checksums: dict[str, str] | None = None,
 ) -> MnistData:
     """Load MNIST, preferring the full set and falling back to the bundled sample.
 
@@ -181,6 +236,12 @@ def load_mnist(
         trickles too slowly (``DOWNLOAD_TIMEOUT`` per read, ``FILE_TIME_LIMIT``
         per file) is skipped for the next; only when every mirror has failed a
         file does this fall back to the sample, saying what failed.
+    checksums : dict, optional
+        ``{file name: md5}`` for the full set's four files, in place of
+        torchvision's published sums (tests serve their own 60,000-image set
+        this way). Without it, a data folder outside the repository's own
+        ``data/`` may hold them in ``mnist_full.md5`` (``md5sum``'s format);
+        in the repository's ``data/`` only the published sums count.
 
     Returns
     -------
@@ -197,9 +258,10 @@ def load_mnist(
     root = DATA_DIR if root is None else Path(root)
     offline = os.environ.get("MNIST_OFFLINE", "") not in ("", "0")
     mirrors = tuple(default_mirrors() if mirrors is None else mirrors)
-    reason = _get_full_set(root, download=download and not offline, mirrors=mirrors)
+    files = _full_files_with(_sums_for(root, checksums))
+    reason = _get_full_set(root, files, download=download and not offline, mirrors=mirrors)
     if reason is None:
-        data = _read_copy(root / FULL_FOLDER, full_files(), root / CACHE_FOLDER / "full", "full")
+        data = _read_copy(root / FULL_FOLDER, files, root / CACHE_FOLDER / "full", "full")
         print(f"{data.describe()}.")
         return data
     sample_folder = root / SAMPLE_FOLDER
@@ -213,10 +275,11 @@ def load_mnist(
     return data
 
 
-def _get_full_set(root: Path, *, download: bool, mirrors: tuple[str, ...]) -> str | None:
-    """Make sure the verified full set is in ``root/mnist_full``; else say why not."""
+def _get_full_set(
+    root: Path, files: tuple[tuple[str, str, str], ...], *, download: bool, mirrors: tuple[str, ...]
+) -> str | None:
+    """Make sure the full set, verified against ``files``' sums, is in ``root/mnist_full``; else say why not."""
     folder = root / FULL_FOLDER
-    files = full_files()
     if folder.is_dir():
         try:
             verify_files(folder, files)

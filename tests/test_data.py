@@ -194,12 +194,10 @@ class _Mirror(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def mirror_server(data_root, monkeypatch):
-    """A local HTTP server holding the stand-in full set; yields its base URL."""
+def local_mirror(data_root, monkeypatch):
+    """A local HTTP server holding the stand-in full set; yields its base URL and ``{name: md5}``."""
     sample = data_root / data.SAMPLE_FOLDER
     source_of = {full[0]: sample / part[0] for full, part in zip(data.full_files(), SAMPLE_FILES, strict=True)}
-    files = tuple((name, md5sum(source_of[name]), role) for name, _, role in data.full_files())
-    monkeypatch.setattr(data, "full_files", lambda: files)
     monkeypatch.delenv("MNIST_OFFLINE", raising=False)
     monkeypatch.setattr(data, "_download_failed", {})
     _Mirror.files = {name: path.read_bytes() for name, path in source_of.items()}
@@ -209,10 +207,49 @@ def mirror_server(data_root, monkeypatch):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://127.0.0.1:{server.server_address[1]}", {name: md5sum(path) for name, path in source_of.items()}
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def mirror_server(local_mirror, monkeypatch):
+    """The local mirror, with ``full_files`` pointed at its sums; yields its base URL."""
+    url, sums = local_mirror
+    files = tuple((name, sums[name], role) for name, _, role in data.full_files())
+    monkeypatch.setattr(data, "full_files", lambda: files)
+    return url
+
+
+def test_checksums_stand_in_for_the_published_sums(data_root, local_mirror):
+    url, sums = local_mirror
+    without = load_mnist(data_root, mirrors=[f"{url}/good/"])  # torchvision's sums: every file "wrong"
+    assert without.source == "sample"
+    data._download_failed.clear()
+    mnist = load_mnist(data_root, mirrors=[f"{url}/good/"], checksums=sums)
+    assert mnist.source == "full"
+    with pytest.raises(ValueError, match="missing: t10k-labels"):
+        load_mnist(data_root, checksums={name: md5 for name, md5 in sums.items() if "t10k-labels" not in name})
+
+
+def test_a_sums_file_counts_only_in_a_data_folder_outside_the_repository(data_root, local_mirror, monkeypatch):
+    url, sums = local_mirror
+    load_mnist(data_root, mirrors=[f"{url}/good/"], checksums=sums)  # downloaded and verified
+    assert load_mnist(data_root, download=False).source == "sample", "published sums: not the real full set"
+    lines = [f"{md5}  {name}" for name, md5 in sums.items()]
+    (data_root / data.FULL_SUMS_FILE).write_text("# made by the test\n" + "\n".join(lines) + "\n")
+    assert data.read_sums_file(data_root / data.FULL_SUMS_FILE) == sums
+    assert load_mnist(data_root, download=False).source == "full"
+    # The same folder taken for the repository's own data/: its sums file is ignored.
+    monkeypatch.setattr(data, "REPOSITORY_DATA_DIR", data_root)
+    assert load_mnist(data_root, download=False).source == "sample"
+
+
+def test_a_malformed_sums_file_is_reported(data_root):
+    (data_root / data.FULL_SUMS_FILE).write_text("not-an-md5 train-images-idx3-ubyte.gz\n")
+    with pytest.raises(MnistFileError, match="line 1: expected '<md5>  <file name>'"):
+        load_mnist(data_root, download=False)
 
 
 def _nothing_half_written(root: Path) -> None:
