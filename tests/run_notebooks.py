@@ -64,9 +64,11 @@ ENVIRONMENT = {
 def apply_environment() -> None:
     """Put ``ENVIRONMENT`` into this process's environment (inherited by kernels it starts).
 
-    Must run before PyTorch is imported in this process to affect it here too.
+    Must run before PyTorch is imported in this process to affect it here too. An
+    ``MNIST_OFFLINE`` already set is kept (the ``full`` suite sets it to 0).
     """
-    os.environ.update(ENVIRONMENT)
+    keep = {"MNIST_OFFLINE"} & set(os.environ)
+    os.environ.update({key: value for key, value in ENVIRONMENT.items() if key not in keep})
 
 
 def run(book: Any, folder: Path, timeout: int = 600) -> float:
