@@ -7,7 +7,9 @@ or from a terminal::
 
 It says which Python, PyTorch and torchvision are installed, which device the
 lessons will use, which copy of MNIST is in use and whether its files verify,
-and whether widgets can render. The exit code is 0 when everything needed works.
+and whether widgets can render. In Colab it also insists on what Colab needs: a
+GPU runtime, and ipywidgets 7 (Colab draws no ipywidgets 8 widgets). The exit
+code is 0 when everything needed works.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 
 LESSON = 0
 
-__all__ = ["Check", "environment_checks", "run_checks"]
+__all__ = ["COLAB_WIDGETS_FIX", "Check", "environment_checks", "in_colab", "run_checks"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,15 @@ class Check:
 
     def __str__(self) -> str:
         return f"{'OK ' if self.ok else 'FIX'}  {self.name:<12} {self.detail}"
+
+
+#: What fixes ipywidgets 8 in Colab: Colab's own widget manager draws ipywidgets 7 only.
+COLAB_WIDGETS_FIX = '!pip install --quiet "ipywidgets>=7.7,<8"'
+
+
+def in_colab() -> bool:
+    """True inside Google Colab (its ``google.colab`` module is loaded)."""
+    return "google.colab" in sys.modules
 
 
 def _device_check() -> Check:
@@ -54,11 +65,15 @@ def _device_check() -> Check:
         return Check("device", True, f"{detail} (lessons will use it){forced}")
     if device.type == "mps":
         return Check("device", True, f"Apple GPU (MPS) (lessons will use it){forced}")
-    hint = ""
-    if "google.colab" in sys.modules:
-        hint = " In Colab choose Runtime > Change runtime type > T4 GPU, then run again."
+    if in_colab() and not forced:
+        return Check(
+            "device",
+            False,
+            "CPU only: this Colab runtime has no GPU. Choose Runtime > Change runtime type > "
+            "T4 GPU (or any GPU), save, then run the notebook again from the top.",
+        )
     where = "CPU" if forced else "CPU only: no GPU found"
-    return Check("device", True, f"{where}; every lesson still runs, training is slower.{forced}{hint}")
+    return Check("device", True, f"{where}; every lesson still runs, training is slower.{forced}")
 
 
 def _mnist_check() -> Check:
@@ -87,8 +102,16 @@ def _widgets_check() -> Check:
         shell = get_ipython()
     except ImportError:
         shell = None
+    version = ipywidgets.__version__
+    if in_colab() and int(version.split(".")[0]) >= 8:
+        return Check(
+            "widgets",
+            False,
+            f"ipywidgets {version} does not render in Colab (it draws version 7 only): run "
+            f"{COLAB_WIDGETS_FIX}, then Runtime > Restart session, and run the notebook again.",
+        )
     where = "in this notebook" if shell is not None and "Kernel" in type(shell).__name__ else "in JupyterLab/Colab"
-    return Check("widgets", True, f"ipywidgets {ipywidgets.__version__}: sliders will render {where}.")
+    return Check("widgets", True, f"ipywidgets {version}: sliders will render {where}.")
 
 
 def environment_checks() -> list[Check]:

@@ -126,3 +126,40 @@ def test_environment_check_passes_here(capsys):
     assert names == ["Python", "PyTorch", "torchvision", "device", "MNIST", "widgets"]
     assert run_checks() is True
     assert capsys.readouterr().out.strip().endswith("Ready.")
+
+
+def _checks_in_fake_colab(monkeypatch, widgets_version: str, device: str) -> dict:
+    import sys
+    import types
+
+    import ipywidgets
+    import torch
+
+    import helpers.core
+
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(ipywidgets, "__version__", widgets_version)
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    monkeypatch.setattr(helpers.core, "pick_device", lambda: torch.device(device))
+    return {c.name: c for c in environment_checks()}
+
+
+def test_colab_with_ipywidgets_8_is_a_fix_line_with_its_command(monkeypatch):
+    checks = _checks_in_fake_colab(monkeypatch, "8.1.5", "cpu")
+    widgets = checks["widgets"]
+    assert not widgets.ok and str(widgets).startswith("FIX")
+    assert '!pip install --quiet "ipywidgets>=7.7,<8"' in widgets.detail and "Restart session" in widgets.detail
+    assert _checks_in_fake_colab(monkeypatch, "7.7.1", "cpu")["widgets"].ok
+
+
+def test_colab_without_a_gpu_is_a_fix_line_saying_where_to_switch_it_on(monkeypatch):
+    device = _checks_in_fake_colab(monkeypatch, "7.7.1", "cpu")["device"]
+    assert not device.ok and "Runtime > Change runtime type" in device.detail
+
+
+def test_outside_colab_ipywidgets_8_and_a_cpu_are_fine(monkeypatch):
+    import ipywidgets
+
+    monkeypatch.setattr(ipywidgets, "__version__", "8.1.5")
+    checks = {c.name: c for c in environment_checks()}
+    assert checks["widgets"].ok and checks["device"].ok
