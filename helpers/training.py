@@ -137,12 +137,23 @@ def _amp_dtype(device: torch.device) -> torch.dtype | None:
     return amp_dtype("cuda", torch.cuda.get_device_capability(device))
 
 
-def _autocast(device: torch.device, enabled: bool) -> Any:
-    """Mixed precision on CUDA only: bfloat16 where the GPU computes it natively, float16 otherwise."""
-    dtype = _amp_dtype(device) if enabled else None
+def _amp_type(
+    device: torch.device, amp: bool | None, capability: tuple[int, int] | None = None
+) -> torch.dtype | None:
+    """The type ``fit`` computes in under autocast: None (plain float32) unless on CUDA with
+    ``amp`` on (bfloat16 where the GPU computes it natively, float16 otherwise), or unless
+    ``capability`` forces the choice a CUDA GPU of that compute capability makes."""
+    if capability is not None:
+        return amp_dtype("cuda", capability)
+    use_amp = device.type == "cuda" if amp is None else bool(amp) and device.type == "cuda"
+    return _amp_dtype(device) if use_amp else None
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
+    """Autocast to ``dtype`` on ``device``; switched off when ``dtype`` is None."""
     if dtype is None:
         return torch.autocast(device_type=device.type, enabled=False)
-    return torch.autocast(device_type="cuda", dtype=dtype)
+    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def _make_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -173,6 +184,7 @@ def fit(
     amp: bool | None = None,
     channels_last: bool | None = None,
     progress: bool = True,
+    _amp_capability: tuple[int, int] | None = None,
 ) -> list[dict]:
     """Train ``model`` in place on labelled images; return one summary per epoch.
 
@@ -223,6 +235,12 @@ def fit(
         usual (contiguous) layout.
     progress : bool
         Show a ``tqdm`` progress bar.
+    _amp_capability : (int, int), optional
+        Private, for tests: take the mixed-precision branch that a CUDA GPU of this
+        compute capability takes, on ``device`` whatever it is: ``(7, 5)`` (a T4)
+        is float16 autocast with a gradient scaler, ``(8, 0)`` bfloat16 without.
+        PyTorch runs both on the CPU too (slowly), so the T4's branch can be
+        tested without one.
 
     Returns
     -------
@@ -249,7 +267,7 @@ def fit(
         raise ValueError("valid must be a pair (images, labels).")
 
     device = torch.device(device) if device is not None else pick_device()
-    use_amp = device.type == "cuda" if amp is None else bool(amp) and device.type == "cuda"
+    amp_type = _amp_type(device, amp, _amp_capability)
     x = _inputs(images, device)
     y = _labels_tensor(labels, len(x), device)
     if len(x) == 0:
@@ -268,7 +286,7 @@ def fit(
         scheduler: Any = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
     else:
         scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and needs_grad_scaler(_amp_dtype(device)))
+    scaler = torch.amp.GradScaler(device.type, enabled=needs_grad_scaler(amp_type))
     order = torch.Generator()  # on the CPU: the same order whatever the device
     if seed is not None:
         order.manual_seed(seed)
@@ -292,7 +310,7 @@ def fit(
             for first in range(0, len(x), batch_size):
                 batch = permutation[first : first + batch_size]
                 xb, yb = x[batch], y[batch]
-                with _autocast(device, use_amp):
+                with _autocast(device, amp_type):
                     logits = model(xb)
                     loss = F.cross_entropy(logits, yb)
                 opt.zero_grad(set_to_none=True)
@@ -314,7 +332,7 @@ def fit(
                 "seconds": seconds,
             }
             if valid is not None:
-                valid_loss, valid_acc = _evaluate(model, valid_x, valid_y, use_amp)
+                valid_loss, valid_acc = _evaluate(model, valid_x, valid_y, amp_type)
                 row["valid_loss"], row["valid_accuracy"] = valid_loss, valid_acc
             history.append(row)
             bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("loss", "valid_accuracy")})
@@ -327,19 +345,19 @@ def fit(
     return history
 
 
-def _logits(model: nn.Module, x: torch.Tensor, use_amp: bool = False) -> torch.Tensor:
+def _logits(model: nn.Module, x: torch.Tensor, amp_type: torch.dtype | None = None) -> torch.Tensor:
     """Logits for model input ``x`` in large batches, without keeping gradients (float32)."""
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode(), _autocast(x.device, use_amp):
+        with torch.inference_mode(), _autocast(x.device, amp_type):
             return torch.cat([model(x[i : i + EVAL_BATCH]).float() for i in range(0, len(x), EVAL_BATCH)])
     finally:
         model.train(was_training)
 
 
-def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, use_amp: bool) -> tuple[float, float]:
-    logits = _logits(model, x, use_amp)
+def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, amp_type: torch.dtype | None) -> tuple[float, float]:
+    logits = _logits(model, x, amp_type)
     loss = F.cross_entropy(logits, y).item()
     return loss, (logits.argmax(1) == y).float().mean().item()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import helpers.training as training
+from helpers.core import one_cpu_thread
 from helpers.data import load_mnist
 from helpers.models import mnist_cnn
 from helpers.training import (
@@ -186,13 +189,52 @@ def test_amp_is_never_used_off_cuda(small):
 
 
 def test_autocast_choice_on_cuda(monkeypatch):
-    assert not training._autocast(torch.device("cpu"), True)._enabled
-    assert not training._autocast(torch.device("cuda"), False)._enabled
+    assert training._amp_type(torch.device("cpu"), True) is None
+    assert training._amp_type(torch.device("cpu"), None) is None
+    assert training._amp_type(torch.device("cuda"), False) is None
+    assert not training._autocast(torch.device("cpu"), None)._enabled
     for capability, dtype in (((8, 0), torch.bfloat16), ((9, 0), torch.bfloat16), ((7, 5), torch.float16)):
         monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None, c=capability: c)
+        assert training._amp_type(torch.device("cuda"), None) == dtype
+        assert training._amp_type(torch.device("cpu"), None, capability) == dtype, "forced on any device"
         with pytest.warns(UserWarning) if not torch.cuda.is_available() else _nothing():
-            context = training._autocast(torch.device("cuda"), True)
+            context = training._autocast(torch.device("cuda"), dtype)
         assert context.fast_dtype == dtype
+
+
+@pytest.mark.parametrize(
+    ("capability", "dtype", "scaled"),
+    [((7, 5), torch.float16, True), ((8, 0), torch.bfloat16, False)],
+    ids=["t4-float16", "a100-bfloat16"],
+)
+def test_mixed_precision_branches_train_on_the_cpu(mnist, capability, dtype, scaled, monkeypatch):
+    """The T4's branch (float16 autocast + gradient scaler) and the bf16 branch, run for real on the CPU."""
+    seen, scales = [], []
+    real_autocast, real_scaler = torch.autocast, torch.amp.GradScaler
+
+    def autocast(*args, **kwargs):
+        seen.append(kwargs.get("dtype"))
+        return real_autocast(*args, **kwargs)
+
+    def scaler(*args, **kwargs):
+        scales.append(kwargs.get("enabled"))
+        return real_scaler(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "autocast", autocast)
+    monkeypatch.setattr(torch.amp, "GradScaler", scaler)
+    model = mnist_cnn()
+    start = time.perf_counter()
+    with one_cpu_thread():
+        history = fit(
+            model, mnist.train_images[:2000], mnist.train_labels[:2000], epochs=1, batch_size=64, device="cpu",
+            progress=False, valid=(mnist.test_images[:2000], mnist.test_labels[:2000]), _amp_capability=capability,
+        )
+    seconds = time.perf_counter() - start
+    assert dtype in seen and scales == [scaled]
+    assert model.conv1.weight.dtype == torch.float32, "autocast computes in low precision, keeps float32 weights"
+    score = history[0]["valid_accuracy"]
+    print(f"{dtype} autocast on the CPU, 1 epoch of 2,000 images: {score:.1%} in {seconds:.1f} s")
+    assert history[0]["valid_accuracy"] >= 0.90
 
 
 class _nothing:
