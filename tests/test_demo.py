@@ -237,7 +237,7 @@ def test_errors_and_their_statuses(mnist):
         "empty": (b"", UnreadableImageError, 400, "empty"),
         "text": (b"just some text, not a picture", NotAnImageError, 415, "not an image"),
         "pdf": (b"%PDF-1.4\n%\xe2\xe3", NotAnImageError, 415, "not an image"),
-        "tiff": (tiff, NotAnImageError, 415, "PNG, JPEG, GIF or BMP"),
+        "tiff": (tiff, NotAnImageError, 415, "PNG, JPEG, GIF, BMP"),
         "truncated": (good[: len(good) // 2], UnreadableImageError, 400, "cannot be"),
         "damaged header": (good[:8] + b"\0" * 40, UnreadableImageError, 400, "cannot be read"),
         "bomb": (bomb_png(100_000, 100_000), ImageTooLargeError, 413, "before decoding"),
