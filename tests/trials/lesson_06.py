@@ -93,6 +93,11 @@ TRIALS = {
                 "which row holds the largest value?",
             ),
             ("top_edge_filter = 16", "whole number from 0 to 15"),  # only filters 0-15
+            # argmax without axis= over section 2's (16, 8) table: a flattened position
+            (
+                "top_edge_filter = np.argmax(V.cosine_similarity(model.conv1.weight.detach()[:, 0], edge_filters()))",
+                "flattened table",
+            ),
             ("top_edge_filter = -1", "whole number from 0 to 15"),
             (COSINES + "top_edge_filter = torch.as_tensor(cosines).topk(2).indices", "not a tensor of 2"),
             ("top_edge_filter = 'top'", "text that is not one"),
@@ -112,8 +117,12 @@ TRIALS = {
         "wrong": [
             # the issue's wrong layer: the chosen channel's favourite in conv2 is another digit
             (TOP9 + "favourite_class = int(np.bincount(top9('conv2')).argmax())", "the exercise asks about conv3"),
-            (TOP9 + "favourite_class = int(np.bincount(top9('conv1')).argmax())", "the exercise asks about conv3"),
-            (TOP9 + "favourite_class = top9('conv3')[0]", "single strongest image"),
+            (
+                TOP9 + "layer = 'conv1' if exercise_channel < 16 else 'conv2'\n"
+                "favourite_class = int(np.bincount(top9(layer)).argmax())",
+                "the exercise asks about conv3",
+            ),
+            (TOP9 + "favourite_class = top9('conv3')[0]", "the label of the single strongest image"),
             ("favourite_class = 12", "whole number from 0 to 9"),
             ("favourite_class = 3.5", "whole number from 0 to 9"),
             (TOP9 + "favourite_class = top9('conv3')[:3]", "not an array of 3"),

@@ -97,6 +97,12 @@ TRIALS = {
                 "neighbours by pixels",
             ),
             (NEIGHBOUR + "wrong_share = f'{100 * share:.1f}%'", "percent sign"),
+            (
+                "found, _ = nearest(test_features[:2000], test_features[:2000], 1, exclude_self=True)\n"
+                "wrong_share = np.mean(test_labels[:2000][found[:, 0].cpu().numpy()] != test_labels[:2000])",
+                "first 2,000 test digits",
+            ),
+            ("wrong_share = -0.02", "between 0 and 1"),
             (NEIGHBOUR + "wrong_share = [share, 1 - share]", "not 2 of them"),
         ],
     },
@@ -115,6 +121,11 @@ TRIALS = {
                 "That is the cosine result",
             ),
             (EUCLID + "euclidean_precision = 10 * precision", "out of 10"),
+            (
+                EUCLID + "distances.fill_diagonal_(-1.0)\n"
+                "euclidean_precision = (labels[distances.topk(10).indices] == labels[:, None]).float().mean()",
+                "10 farthest",
+            ),
             ("euclidean_precision = '95%'", "percent sign"),
             (EUCLID + "euclidean_precision = torch.stack([precision, with_self])", "not a tensor of 2"),
         ],

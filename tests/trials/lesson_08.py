@@ -78,6 +78,11 @@ TRIALS = {
             ),
             (PREPARED + "mean_difference = np.abs(dark_on_light - (255 - dark_on_light)).mean()", "wraps around"),
             ("mean_difference = 255", "Prepare both with demo.prepare_digit"),
+            (PREPARED + "mean_difference = np.mean(dark_on_light == light_on_dark)", "share of pixels that are equal"),
+            (
+                "mean_difference = np.abs(photo.astype(int) - (255 - photo).astype(int)).max()",
+                "the photos themselves",
+            ),
             ("mean_difference = 'zero'", "text that is not one"),
             (PREPARED + "mean_difference = dark_on_light - light_on_dark", "not an array of 784"),
         ],
@@ -99,6 +104,9 @@ TRIALS = {
             ("bright_pixels = (squeezed <= 128).sum()", "dark pixels"),
             ("bright_pixels = (mnist.test_images > 128).sum(axis=(1, 2)).mean()", "MNIST's average"),
             ("bright_pixels = '96%'", "percent sign"),
+            ("bright_pixels = 100 * np.mean(squeezed > 128)", "That is a percentage: give how many pixels"),
+            ("bright_pixels = (demo.prepare_digit(photo) > 128).sum()", "prepared digit's pixels"),
+            ("bright_pixels = (squeezed > 0.5).sum()", "counts every pixel"),
         ],
     },
     3: {
@@ -120,6 +128,7 @@ TRIALS = {
             (TEN + "least_likely = ten[-1]['probability']", "looks like a probability"),
             ("least_likely = 10", "whole number from 0 to 9"),
             ("least_likely = 'four'", "text that is not one"),
+            (TEN + "least_likely = ten[-1]", "a whole prediction (a dict): give its 'digit'"),
         ],
     },
 }
