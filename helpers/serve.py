@@ -5,12 +5,16 @@ server); it listens on 127.0.0.1 only (this computer), unless told otherwise.
 
 * ``POST /predict[?k=3]``: an image as the multipart form field ``file``;
   answers ``{"predictions": [{"digit": d, "probability": p}, ...],
+  "readable": true/false, "reason": null or "<why the picture was not read>",
   "prepared": <the 28x28 input the model saw, PNG as base64>,
-  "milliseconds": <time spent on it>}``, best first. Bad input gets
-  ``{"error": "<what was wrong and what is expected>"}`` with status 400
-  (unreadable, no ink, a bad ``k``), 413 (over ``MAX_BYTES`` bytes or
-  ``MAX_PIXELS`` pixels; a decompression bomb is refused from its header) or
-  415 (not a PNG, JPEG, GIF or BMP).
+  "milliseconds": <time spent on it>}``, best first. ``readable`` is false
+  (predictions still included) when no mark in the picture looks like one
+  digit, or the model is unsure (``helpers.picture.read_digit`` and ``judge``).
+  Bad input gets ``{"error": "<what was wrong and what is expected>"}`` with
+  status 400 (unreadable, a blank picture, a bad ``k``), 413 (over
+  ``MAX_BYTES`` bytes or ``MAX_PIXELS`` pixels; a decompression bomb is refused
+  from its header), 415 (not an image it reads) or 503 with ``Retry-After``
+  (too much work in flight). Every answer, errors included, is JSON.
 * ``GET /``: a page to click test digits, draw one or upload a picture, with
   the top-3 as bars (``helpers/static/``).
 * ``GET /examples``: the page's gallery, test digits as PNG (base64) with labels.
@@ -18,6 +22,20 @@ server); it listens on 127.0.0.1 only (this computer), unless told otherwise.
 
 The model (the augmented one, ``data/mnist_cnn_robust.pt``, trained on first
 use when missing) is loaded once, on the GPU when there is one.
+
+The event loop never computes: reading, preparing and scoring a picture run in
+worker threads, small pictures in one pool and large ones (over
+``LARGE_PIXELS``) in another of one thread, so a few large uploads cannot hold
+up everyone else; each pool has a limit on work in flight, beyond which the
+answer is 503 with ``Retry-After``. Every response carries
+``Content-Security-Policy``, ``X-Content-Type-Options`` and ``X-Frame-Options``;
+``HEAD`` works wherever ``GET`` does; a connection that sends nothing for
+``--timeout`` seconds (30) while a request is due is closed.
+
+``--host`` says which address to listen on: 127.0.0.1 (the default) is this
+computer only; ``::1`` its IPv6 loopback; ``0.0.0.0`` or ``::`` every network
+interface, so anyone who can reach this computer can use it (a warning is
+printed).
 ``start_service()`` runs the same command in the background (the notebook and
 the tests use it) and ``stop()`` ends it.
 """
@@ -25,15 +43,23 @@ the tests use it) and ``stop()`` ends it.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import collections
+import concurrent.futures
+import errno
+import io
+import ipaddress
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -49,7 +75,8 @@ from starlette.exceptions import HTTPException
 from torch import nn
 
 from helpers.core import pick_device, to_input
-from helpers.demo import MAX_BYTES, MAX_PIXELS, DigitImageError, prepare_digit, read_image, to_png
+from helpers.demo import to_png
+from helpers.picture import MAX_BYTES, MAX_PIXELS, DigitImageError, judge, read_digit, read_image
 
 LESSON = 8
 
@@ -59,6 +86,18 @@ STATIC = Path(__file__).resolve().parent / "static"
 ROOT = Path(__file__).resolve().parent.parent
 #: Room for the multipart wrapping around the file itself.
 FORM_OVERHEAD = 64_000
+#: Pictures over this many pixels (by their header) are large: they go to their own one-thread pool.
+LARGE_PIXELS = 4_000_000
+#: Work in flight (running or waiting) beyond which the answer is 503: small pictures, large ones.
+SMALL_IN_FLIGHT = 64
+LARGE_IN_FLIGHT = 2
+#: Seconds a connection may send nothing while its request is due before it is closed.
+IDLE_TIMEOUT = 30.0
+#: Where the page may be shown in a frame: itself, a notebook on this computer, Colab's output frames.
+FRAME_ANCESTORS = (
+    "'self' http://localhost:* http://127.0.0.1:* http://[::1]:* https://*.googleusercontent.com "
+    "https://colab.research.google.com"
+)
 
 
 def example_digits(model: nn.Module, images: np.ndarray, labels: np.ndarray, per_digit: int = 2, wrong: int = 4):
@@ -136,12 +175,81 @@ async def _drain(receive: Any) -> None:
 
 
 async def _send_json(send: Any, status: int, content: dict) -> None:
-    import json
-
     body = json.dumps(content).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class _SecurityHeaders:
+    """ASGI middleware: the same protective headers on every response (pages, JSON, errors, static files)."""
+
+    def __init__(self, app: Any, frame_ancestors: str = FRAME_ANCESTORS) -> None:
+        self.app = app
+        policy = (
+            "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+            f"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+            f"frame-ancestors {frame_ancestors}"
+        )
+        self.headers = [
+            (b"content-security-policy", policy.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            # Old browsers only: those that know frame-ancestors (above) ignore this for it.
+            (b"x-frame-options", b"SAMEORIGIN"),
+            (b"referrer-policy", b"no-referrer"),
+        ]
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                names = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(name, value) for name, value in self.headers if name not in names]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        return await self.app(scope, receive, with_headers)
+
+
+def _patient_protocol(idle_timeout: float):
+    """uvicorn's HTTP protocol (h11), closing a connection that sends nothing for ``idle_timeout`` s
+    while a request (or the rest of its body) is due. uvicorn itself only times out idle keep-alive
+    connections after a response."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class PatientH11(H11Protocol):
+        _idle: asyncio.TimerHandle | None = None
+
+        def _arm(self) -> None:
+            if self._idle is not None:
+                self._idle.cancel()
+                self._idle = None
+            if not self.transport.is_closing() and self.conn.their_state in (h11.IDLE, h11.SEND_BODY):
+                self._idle = self.loop.call_later(idle_timeout, self._give_up)
+
+        def _give_up(self) -> None:
+            self._idle = None
+            if not self.transport.is_closing() and self.conn.their_state in (h11.IDLE, h11.SEND_BODY):
+                self.transport.close()
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._idle is not None:
+                self._idle.cancel()
+                self._idle = None
+            super().connection_lost(exc)
+
+    return PatientH11
 
 
 def _predictor(model: nn.Module, device: torch.device):
@@ -156,12 +264,37 @@ def _predictor(model: nn.Module, device: torch.device):
     return probabilities
 
 
+def _pixels_of(data: bytes, max_bytes: int, max_pixels: int) -> int:
+    """The picture's size in pixels, from its header only (the limits and the format checked)."""
+    from PIL import Image
+
+    from helpers.picture import ImageTooLargeError, UnreadableImageError, _kind_of
+
+    if len(data) > max_bytes or _kind_of(data) is None:
+        return 0  # read_image says what is wrong, in the small pool
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+    except Image.DecompressionBombError:
+        raise ImageTooLargeError(
+            f"the image is far too large by its header; the limit is {max_pixels:,} pixels (checked before decoding). "
+            f"Send a smaller image."
+        ) from None
+    except Exception:
+        raise UnreadableImageError("the image's header cannot be read (damaged or cut short?).") from None
+    return width * height
+
+
 def create_app(
     model: nn.Module | None = None,
     *,
     examples: list[dict] | None = None,
     max_bytes: int = MAX_BYTES,
     max_pixels: int = MAX_PIXELS,
+    small_in_flight: int = SMALL_IN_FLIGHT,
+    large_in_flight: int = LARGE_IN_FLIGHT,
+    workers: int = 4,
+    frame_ancestors: str = FRAME_ANCESTORS,
 ):
     """The web application (FastAPI), around a model that is loaded once.
 
@@ -174,6 +307,13 @@ def create_app(
         The gallery served at ``/examples``: ``{"index", "label", "png"}`` each.
     max_bytes, max_pixels : int
         The limits on an upload.
+    small_in_flight, large_in_flight : int
+        Pictures being worked on or waiting, small and large (over ``LARGE_PIXELS``),
+        beyond which the answer is 503 with ``Retry-After``.
+    workers : int
+        Threads for small pictures (large ones have one thread of their own).
+    frame_ancestors : str
+        The pages that may show this one in a frame (CSP ``frame-ancestors``).
     """
     if model is None:
         from helpers.augment import trained_robust_cnn
@@ -182,14 +322,20 @@ def create_app(
     device = next(model.parameters()).device
     probabilities = _predictor(model, device)
     gallery = {"examples": examples or []}
+    small_pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="small")
+    large_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="large")
+    in_flight = {"small": 0, "large": 0}
+    limits = {"small": small_in_flight, "large": large_in_flight}
 
     app = FastAPI(title="Digit model", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.state.pools = (small_pool, large_pool)
 
-    def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status)
+    def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
 
     app.add_middleware(_LimitBody, limit=max_bytes + FORM_OVERHEAD)
+    app.add_middleware(_SecurityHeaders, frame_ancestors=frame_ancestors)
 
     @app.exception_handler(_TooLarge)
     async def too_large(request: Request, exc: _TooLarge):
@@ -197,57 +343,103 @@ def create_app(
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
-        return error(exc.status_code, str(exc.detail))
+        return error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError):
         return error(400, f"bad request: {exc.errors()[0].get('msg', 'invalid input')}.")
 
-    @app.get("/")
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception):
+        return error(500, "the service failed on this request (an internal error); it carries on.")
+
+    @app.api_route("/", methods=["GET", "HEAD"])
     async def page():
         return FileResponse(STATIC / "index.html")
 
-    @app.get("/health")
+    @app.api_route("/health", methods=["GET", "HEAD"])
     async def health():
         return {"status": "ok"}
 
-    @app.get("/examples")
+    @app.api_route("/examples", methods=["GET", "HEAD"])
     async def examples_route():
         return gallery
+
+    def answer_for(data: bytes, k: int) -> dict:
+        """Read, prepare and score one picture (in a worker thread, never on the event loop)."""
+        start = time.perf_counter()
+        prepared, readable, reason = read_digit(read_image(data, max_bytes=max_bytes, max_pixels=max_pixels))
+        chances = probabilities(prepared)
+        order = sorted(range(10), key=lambda digit: -chances[digit])
+        readable, reason = judge(readable, reason, [(order[0], chances[order[0]])])
+        return {
+            "predictions": [{"digit": digit, "probability": chances[digit]} for digit in order[:k]],
+            "readable": readable,
+            "reason": reason,
+            "prepared": base64.b64encode(to_png(prepared)).decode("ascii"),
+            "seconds": time.perf_counter() - start,
+        }
+
+    def busy(lane: str) -> JSONResponse:
+        what = "large pictures" if lane == "large" else "pictures"
+        return error(
+            503,
+            f"the service is busy: {limits[lane]} {what} are being read already; try again in a second.",
+            headers={"Retry-After": "1"},
+        )
+
+    async def run(lane: str, function: Any, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(small_pool if lane == "small" else large_pool, function, *args)
 
     async def predict(request: Request):
         start = time.perf_counter()
         k = request.query_params.get("k", "3")
-        if not k.isdigit() or not 1 <= int(k) <= 10:
-            return error(400, f"k must be a whole number from 1 to 10 (there are ten digits); got {k!r}.")
+        if not re.fullmatch(r"[0-9]{1,2}", k) or not 1 <= int(k) <= 10:  # ASCII digits only: not '²' or '٣'
+            shown = k if len(k) <= 20 else k[:20] + "..."
+            return error(400, f"k must be a whole number from 1 to 10 (there are ten digits); got {shown!r}.")
         content_type = request.headers.get("content-type", "")
         if not content_type.startswith("multipart/form-data"):
+            shown = content_type if len(content_type) <= 60 else content_type[:60] + "..."
             return error(
-                400, f"send the image as multipart/form-data with the field 'file'; got content type {content_type!r}."
+                400, f"send the image as multipart/form-data with the field 'file'; got content type {shown!r}."
             )
+        if in_flight["small"] >= limits["small"]:
+            return busy("small")
+        in_flight["small"] += 1
         try:
-            form = await request.form(max_files=1, max_fields=10)
-        except _TooLarge:
-            raise
-        except Exception as problem:  # malformed multipart body, or more than one file
-            return error(400, f"the form cannot be read ({problem}); send one image in the field 'file'.")
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
+            try:
+                form = await request.form(max_files=1, max_fields=10)
+            except _TooLarge:
+                raise
+            except Exception:  # malformed multipart body, or more than one file
+                return error(
+                    400, "the form cannot be read (a malformed multipart body?); send one image in the field 'file'."
+                )
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                await form.close()
+                return error(400, "no file: send the image as the multipart form field 'file'.")
+            data = await upload.read(max_bytes + 1)
             await form.close()
-            return error(400, "no file: send the image as the multipart form field 'file'.")
-        data = await upload.read(max_bytes + 1)
-        await form.close()
-        try:
-            prepared = prepare_digit(read_image(data, max_bytes=max_bytes, max_pixels=max_pixels))
-        except DigitImageError as problem:
-            return error(problem.status, str(problem))
-        chances = probabilities(prepared)
-        order = sorted(range(10), key=lambda digit: -chances[digit])[: int(k)]
-        answer = {
-            "predictions": [{"digit": digit, "probability": chances[digit]} for digit in order],
-            "prepared": base64.b64encode(to_png(prepared)).decode("ascii"),
-            "milliseconds": round((time.perf_counter() - start) * 1000, 2),
-        }
+            try:
+                pixels = await run("small", _pixels_of, data, max_bytes, max_pixels)
+                lane = "large" if max_pixels >= pixels > LARGE_PIXELS else "small"
+                if lane == "large":
+                    if in_flight["large"] >= limits["large"]:
+                        return busy("large")
+                    in_flight["large"] += 1
+                try:
+                    answer = await run(lane, answer_for, data, int(k))
+                finally:
+                    if lane == "large":
+                        in_flight["large"] -= 1
+            except DigitImageError as problem:
+                return error(problem.status, str(problem))
+        finally:
+            in_flight["small"] -= 1
+        answer.pop("seconds")
+        answer["milliseconds"] = round((time.perf_counter() - start) * 1000, 2)
         return JSONResponse(answer)
 
     # A plain Starlette route: the request is read by hand, so FastAPI's parameter machinery is skipped
@@ -273,15 +465,82 @@ def _gallery(model: nn.Module) -> list[dict]:
     ]
 
 
+def _is_loopback(host: str) -> bool:
+    """Whether every address ``host`` stands for is this computer's loopback (127.0.0.0/8, ::1)."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return False
+    return all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host`` (IPv4 or IPv6, a name or an address) and ``port``.
+
+    Raises ``OSError`` with a message that names the host and the port and says what to try.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as problem:
+        raise OSError(
+            f"cannot listen on --host {host}: it is not an address or a name this computer knows "
+            f"({problem.strerror}). Use 127.0.0.1 (this computer), ::1 (IPv6), or 0.0.0.0 (every network)."
+        ) from None
+    family, _, _, _, address = infos[0]
+    try:
+        return socket.create_server(address, family=family, backlog=256, dualstack_ipv6=False)
+    except OSError as problem:
+        if problem.errno == errno.EADDRINUSE:
+            hint = f"port {port} is in use; try another --port, or --port 0 for any free one"
+        elif problem.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+            hint = f"{host} is not one of this computer's addresses; check --host (default 127.0.0.1)"
+        elif problem.errno == errno.EACCES:
+            hint = f"port {port} needs special rights here; use a port over 1023"
+        else:
+            hint = "check --host and --port"
+        raise OSError(f"cannot listen on --host {host} --port {port} ({problem.strerror}): {hint}.") from None
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start the service and serve until Ctrl+C (or SIGTERM)."""
-    parser = argparse.ArgumentParser(description="Serve the digit model: a web page and POST /predict.")
+    parser = argparse.ArgumentParser(
+        description="Serve the digit model: a web page and POST /predict.",
+        epilog="By default only this computer can reach the service (--host 127.0.0.1). --host 0.0.0.0 (or ::) "
+        "listens on every network interface: anyone who can reach this computer can then use it.",
+    )
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free port); default 8000")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on; default 127.0.0.1 (this computer)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on: 127.0.0.1 (default: this computer only), ::1 (IPv6 loopback), "
+        "0.0.0.0 or :: (every network interface: a warning is printed)",
+    )
     parser.add_argument("--weights", type=Path, help="a weights file for mnist_cnn (default: the augmented model)")
     parser.add_argument("--threads", type=int, default=1, help="PyTorch threads per image (default 1)")
+    parser.add_argument("--workers", type=int, default=4, help="threads reading small pictures (default 4)")
+    parser.add_argument(
+        "--timeout", type=float, default=IDLE_TIMEOUT, help="close a connection that sends nothing for this many s (30)"
+    )
+    parser.add_argument("--frame-ancestors", default=FRAME_ANCESTORS, help="pages that may show this one in a frame")
     parser.add_argument("--parent-pid", type=int, help="stop when this process ends (start_service sets it)")
     args = parser.parse_args(argv)
+
+    # The address first: a bad --host or a busy --port is said at once, before the model loads.
+    try:
+        sock = listen(args.host, args.port)
+    except OSError as problem:
+        print(problem, flush=True)
+        return 1
+    if not _is_loopback(args.host):
+        print(
+            f"Warning: listening on {args.host}, beyond this computer: anyone who can reach it on the network "
+            f"can use the service. Use --host 127.0.0.1 to keep it to this computer.",
+            flush=True,
+        )
 
     import uvicorn
 
@@ -297,16 +556,17 @@ def main(argv: list[str] | None = None) -> int:
         if not ROBUST_WEIGHTS_PATH.is_file():
             print("No data/mnist_cnn_robust.pt yet: training the augmented model first (a minute or two on a CPU).")
         model = trained_robust_cnn(device=device)
-    app = create_app(model, examples=_gallery(model))
+    app = create_app(model, examples=_gallery(model), workers=args.workers, frame_ancestors=args.frame_ancestors)
 
-    try:
-        sock = socket.create_server((args.host, args.port), backlog=256)
-    except OSError as problem:
-        print(f"cannot listen on {args.host}:{args.port} ({problem.strerror}); try another --port, or --port 0.")
-        return 1
     host, port = sock.getsockname()[:2]
-    print(f"Serving the digit model ({device.type}) on http://{host}:{port}  (Ctrl+C to stop)", flush=True)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+    print(f"Serving the digit model ({device.type}) on {_url(host, port)}  (Ctrl+C to stop)", flush=True)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=2,
+        http=_patient_protocol(args.timeout),
+    )
     server = uvicorn.Server(config)
     if args.parent_pid:
         _stop_with_parent(server, args.parent_pid)
@@ -349,10 +609,9 @@ def post_image(
     Returns
     -------
     (int, dict)
-        The HTTP status and the JSON answer (``{"predictions": ...}`` or ``{"error": ...}``).
+        The HTTP status and the JSON answer (``{"predictions": ..., "readable": ..., "reason": ...}``
+        or ``{"error": ...}``).
     """
-    import json
-
     boundary = uuid.uuid4().hex
     safe_name = filename.replace('"', "").replace("\r", "").replace("\n", "")
     body = b"".join(
@@ -365,7 +624,7 @@ def post_image(
         ]
     )
     request = urllib.request.Request(
-        f"{url}/predict?k={k}",
+        f"{url}/predict?k={urllib.parse.quote(str(k))}",
         data=body,
         method="POST",
         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
@@ -379,8 +638,6 @@ def post_image(
 
 def get_json(url: str, timeout: float = 30.0) -> dict:
     """``GET`` a JSON answer from a running service (e.g. ``/health``, ``/examples``)."""
-    import json
-
     with _DIRECT.open(url, timeout=timeout) as reply:
         return json.loads(reply.read())
 

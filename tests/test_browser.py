@@ -224,3 +224,190 @@ def test_service_upload_a_file(browser, service, tmp_path):
         raise
     finally:
         context.close()
+
+
+# --- Lesson 08's page: no stale answer, Clear, an empty canvas, the same file again, a phone, a picture not read.
+
+
+def _answered(page) -> int:
+    return int(page.evaluate("() => Number(document.body.dataset.answered || 0)"))
+
+
+def _result_state(page) -> dict:
+    return page.evaluate(
+        """() => ({
+            bars: document.querySelectorAll('#bars .bar').length,
+            figureHidden: document.getElementById('input-figure').hidden,
+            src: document.getElementById('prepared').getAttribute('src'),
+            chosen: document.querySelectorAll('#gallery img.chosen').length,
+            message: document.getElementById('message').textContent,
+            reasonHidden: document.getElementById('reason').hidden,
+            reason: document.getElementById('reason').textContent,
+        })"""
+    )
+
+
+def test_service_page_shows_no_broken_image_before_the_first_answer(browser, service):
+    context, page, errors = _service_page(browser, service)
+    try:
+        page.locator("#gallery .digit").first.wait_for(timeout=30_000)
+        state = _result_state(page)
+        assert state["figureHidden"] and not state["src"], state
+        broken = page.evaluate(
+            "() => [...document.images].filter(i => i.offsetParent !== null && i.complete && i.naturalWidth === 0)"
+            ".map(i => i.id || i.alt)"
+        )
+        assert broken == [], f"broken images shown: {broken}"
+        assert not errors, errors
+    except BaseException:
+        screenshot(page, "service-no-broken-image")
+        raise
+    finally:
+        context.close()
+
+
+def test_service_page_a_late_answer_never_replaces_a_newer_one(browser, service):
+    context, page, errors = _service_page(browser, service)
+    held = []
+
+    def hold_the_first(route):
+        if not held:
+            held.append(route)  # answered later, by hand
+        else:
+            route.continue_()
+
+    try:
+        digits = page.locator("#gallery .digit")
+        digits.first.wait_for(timeout=30_000)
+        first_label, second_label = (int(digits.nth(i).get_attribute("data-label")) for i in (0, 2))
+        assert first_label != second_label
+        page.route("**/predict*", hold_the_first)
+        digits.nth(0).click()  # its answer is held back ...
+        page.wait_for_function("() => document.body.dataset.request === '1'")
+        digits.nth(2).click()  # ... while the next one is answered
+        bars = _wait_for_bars(page)
+        shown = _result_state(page)
+        assert f"it is a {second_label}" in shown["message"], shown
+        held[0].fulfill(response=held[0].fetch())  # now the first answer arrives, late
+        page.wait_for_timeout(1500)
+        assert _bars(page) == bars, "a late answer replaced the newer one"
+        assert _result_state(page)["message"] == shown["message"]
+        assert _answered(page) == 2
+        # Clear while an answer is on its way: it is dropped when it arrives.
+        held.clear()
+        page.unroute("**/predict*")
+        page.route("**/predict*", hold_the_first)
+        digits.nth(0).click()
+        page.wait_for_function("() => document.body.dataset.request === '3'")
+        page.locator("#clear-drawing").click()
+        held[0].fulfill(response=held[0].fetch())
+        page.wait_for_timeout(1500)
+        state = _result_state(page)
+        assert state["bars"] == 0 and state["figureHidden"] and state["chosen"] == 0, state
+        assert not errors, errors
+    except BaseException:
+        screenshot(page, "service-late-answer")
+        raise
+    finally:
+        context.close()
+
+
+def test_service_page_clear_and_an_empty_canvas_reset_everything(browser, service):
+    context, page, errors = _service_page(browser, service)
+    try:
+        digits = page.locator("#gallery .digit")
+        digits.first.wait_for(timeout=30_000)
+        digits.nth(1).click()
+        _wait_for_bars(page)
+        page.locator("#clear-drawing").click()
+        state = _result_state(page)
+        assert state == {**state, "bars": 0, "figureHidden": True, "src": None, "chosen": 0}, state
+        assert "Cleared" in state["message"]
+        digits.nth(3).click()
+        _wait_for_bars(page)
+        page.locator("#predict-drawing").click()  # nothing drawn
+        state = _result_state(page)
+        assert state["bars"] == 0 and state["figureHidden"] and state["chosen"] == 0, state
+        assert "canvas is empty" in state["message"], state
+        assert not errors, errors
+    except BaseException:
+        screenshot(page, "service-clear")
+        raise
+    finally:
+        context.close()
+
+
+def test_service_page_the_same_file_twice_is_sent_twice(browser, service, tmp_path):
+    from helpers.data import load_mnist
+    from helpers.demo import to_png
+
+    path = tmp_path / "digit.png"
+    path.write_bytes(to_png(255 - load_mnist(download=False).test_images[0], scale=4))
+    context, page, errors = _service_page(browser, service)
+    try:
+        page.locator("#gallery .digit").first.wait_for(timeout=30_000)
+        page.locator("input#upload").set_input_files(str(path))
+        _wait_for_bars(page)
+        first = _answered(page)
+        page.locator("input#upload").set_input_files(str(path))
+        page.wait_for_function(f"() => Number(document.body.dataset.answered) > {first}", timeout=30_000)
+        assert not errors, errors
+    except BaseException:
+        screenshot(page, "service-same-file")
+        raise
+    finally:
+        context.close()
+
+
+def test_service_page_says_why_a_picture_is_not_read(browser, service, tmp_path):
+    import numpy as np
+
+    from helpers.data import load_mnist
+    from helpers.demo import to_png
+
+    images = load_mnist(download=False).test_images
+    row = 255 - np.concatenate([images[0], images[1], images[2]], axis=1)  # three digits side by side
+    path = tmp_path / "three.png"
+    path.write_bytes(to_png(np.pad(row, 10, constant_values=255), scale=4))
+    context, page, errors = _service_page(browser, service)
+    try:
+        page.locator("#gallery .digit").first.wait_for(timeout=30_000)
+        page.locator("input#upload").set_input_files(str(path))
+        _wait_for_bars(page)
+        state = _result_state(page)
+        assert not state["reasonHidden"] and "Not read as one digit" in state["reason"], state
+        assert not state["figureHidden"] and state["src"], state
+        assert not errors, errors
+    except BaseException:
+        screenshot(page, "service-not-read")
+        raise
+    finally:
+        context.close()
+
+
+def test_service_page_on_a_phone_brings_the_answer_into_view(browser, service):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(service)
+        digits = page.locator("#gallery .digit")
+        digits.first.wait_for(timeout=30_000)
+        digits.nth(5).scroll_into_view_if_needed()
+        digits.nth(5).tap()
+        _wait_for_bars(page)
+        page.wait_for_timeout(300)
+        box = page.evaluate(
+            "() => { const r = document.getElementById('result-panel').getBoundingClientRect();"
+            " return {top: r.top, bottom: r.bottom, height: innerHeight}; }"
+        )
+        assert box["top"] >= -1 and box["top"] < box["height"], f"the result is off-screen: {box}"
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 1, f"the page is {overflow} px wider than the phone"
+        assert not errors, errors
+    except BaseException:
+        screenshot(page, "service-phone")
+        raise
+    finally:
+        context.close()

@@ -1,14 +1,44 @@
 // The page's three ways to ask the model: click a test digit, draw one, upload a picture.
 // Every way sends an image file to POST /predict and shows the top-3 answers as bars.
+// Requests are numbered: only the latest one's answer is ever shown, so a slow answer
+// can never replace a newer one, and Clear (or an empty canvas) makes any answer on its way stale.
 "use strict";
 
 const message = document.getElementById("message");
 const bars = document.getElementById("bars");
 const prepared = document.getElementById("prepared");
+const figure = document.getElementById("input-figure");
+const reason = document.getElementById("reason");
+const resultPanel = document.getElementById("result-panel");
+const gallery = document.getElementById("gallery");
+let latest = 0; // the number of the latest request; answers to older ones are dropped
 
-function say(text, isError) {
+function say(text, kind) {
   message.textContent = text;
-  message.classList.toggle("error", Boolean(isError));
+  message.classList.toggle("error", kind === "error");
+  message.classList.toggle("unsure", kind === "unsure");
+}
+
+function unchoose() {
+  for (const other of gallery.querySelectorAll("img.digit.chosen")) other.classList.remove("chosen");
+}
+
+// Forget every answer: bars, the 28x28 picture, the reason; answers on their way become stale.
+function resetResult() {
+  latest += 1;
+  bars.replaceChildren();
+  bars.classList.remove("unsure");
+  prepared.removeAttribute("src");
+  figure.hidden = true;
+  reason.hidden = true;
+  reason.textContent = "";
+}
+
+// On a narrow screen the result is below what was clicked: bring it into view.
+function showResult() {
+  if (window.matchMedia("(max-width: 52rem)").matches) {
+    resultPanel.scrollIntoView({ block: "nearest" });
+  }
 }
 
 function showBars(predictions, trueLabel) {
@@ -37,29 +67,44 @@ function showBars(predictions, trueLabel) {
 }
 
 async function predict(blob, filename, trueLabel) {
+  resetResult();
+  const request = latest;
+  document.body.dataset.request = String(request);
   const form = new FormData();
   form.append("file", blob, filename);
   say("Asking the model...");
+  let reply, answer;
   try {
-    const reply = await fetch("predict?k=3", { method: "POST", body: form });
-    const answer = await reply.json();
-    if (!reply.ok) {
-      bars.replaceChildren();
-      prepared.removeAttribute("src");
-      say(`Error ${reply.status}: ${answer.error}`, true);
-      return;
-    }
-    prepared.src = "data:image/png;base64," + answer.prepared;
-    showBars(answer.predictions, trueLabel);
-    const best = answer.predictions[0];
-    let text = `Best guess: ${best.digit} (${(100 * best.probability).toFixed(1)}%)`;
-    if (trueLabel !== undefined) {
-      text += best.digit === trueLabel ? ` — right, it is a ${trueLabel}.` : ` — wrong, it is a ${trueLabel}.`;
-    }
-    say(text + ` Answered in ${answer.milliseconds} ms.`);
+    reply = await fetch("predict?k=3", { method: "POST", body: form });
+    answer = await reply.json();
   } catch (error) {
-    say(`Could not reach the service: ${error}`, true);
+    if (request === latest) say(`Could not reach the service: ${error}`, "error");
+    return;
   }
+  if (request !== latest) return; // a newer request (or Clear) came since: this answer is stale
+  document.body.dataset.answered = String(request);
+  if (!reply.ok) {
+    const wait = reply.headers.get("Retry-After");
+    say(`Error ${reply.status}: ${answer.error}` + (wait ? ` (try again in ${wait} s)` : ""), "error");
+    showResult();
+    return;
+  }
+  prepared.src = "data:image/png;base64," + answer.prepared;
+  figure.hidden = false;
+  showBars(answer.predictions, trueLabel);
+  const best = answer.predictions[0];
+  let text = `Best guess: ${best.digit} (${(100 * best.probability).toFixed(1)}%)`;
+  if (answer.readable === false) {
+    bars.classList.add("unsure");
+    reason.textContent = `Not read as one digit: ${answer.reason}`;
+    reason.hidden = false;
+    text = `Not read as one digit; the model's guess would be ${best.digit} ` +
+      `(${(100 * best.probability).toFixed(1)}%).`;
+  } else if (trueLabel !== undefined) {
+    text += best.digit === trueLabel ? ` — right, it is a ${trueLabel}.` : ` — wrong, it is a ${trueLabel}.`;
+  }
+  say(text + ` Answered in ${answer.milliseconds} ms.`, answer.readable === false ? "unsure" : undefined);
+  showResult();
 }
 
 function pngBlob(base64) {
@@ -69,7 +114,6 @@ function pngBlob(base64) {
 
 // 1. The gallery of test digits.
 async function loadGallery() {
-  const gallery = document.getElementById("gallery");
   const reply = await fetch("examples");
   const { examples } = await reply.json();
   for (const example of examples) {
@@ -84,7 +128,7 @@ async function loadGallery() {
     img.dataset.index = String(example.index);
     img.dataset.label = String(example.label);
     const choose = () => {
-      for (const other of gallery.querySelectorAll("img.digit.chosen")) other.classList.remove("chosen");
+      unchoose();
       img.classList.add("chosen");
       predict(pngBlob(example.png), `mnist-test-${example.index}.png`, example.label);
     };
@@ -155,8 +199,10 @@ canvas.addEventListener("pointerup", endStroke);
 canvas.addEventListener("pointercancel", endStroke);
 
 function predictDrawing() {
+  unchoose();
   if (!inked) {
-    say("Draw a digit first.", true);
+    resetResult();
+    say("The canvas is empty: draw a digit first.", "error");
     return;
   }
   canvas.toBlob((blob) => predict(blob, "drawing.png"), "image/png");
@@ -165,15 +211,20 @@ function predictDrawing() {
 document.getElementById("predict-drawing").addEventListener("click", predictDrawing);
 document.getElementById("clear-drawing").addEventListener("click", () => {
   clearCanvas();
-  bars.replaceChildren();
-  say("Cleared. Draw a digit.");
+  unchoose();
+  resetResult();
+  say("Cleared. Draw a digit, click a test digit or upload a picture.");
 });
 
-// 3. Upload a picture.
+// 3. Upload a picture. The input is emptied after each choice, so choosing the same file again sends it again.
 document.getElementById("upload").addEventListener("change", (event) => {
   const file = event.target.files[0];
-  if (file) predict(file, file.name);
+  event.target.value = "";
+  if (file) {
+    unchoose();
+    predict(file, file.name);
+  }
 });
 
 clearCanvas();
-loadGallery().catch((error) => say(`Could not load the gallery: ${error}`, true));
+loadGallery().catch((error) => say(`Could not load the gallery: ${error}`, "error"));
