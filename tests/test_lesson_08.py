@@ -70,7 +70,7 @@ def test_the_course_table_says_which_rows_are_quoted():
     code = cell_with("scoreboard = {")
     markdown = "\n".join(source(c) for c in cells(NOTEBOOK) if c["cell_type"] == "markdown")
     assert "None" not in code, "every lesson's row has a value"
-    assert "quoted" in code and "features of the CNN trained on all" in code
+    assert "quoted" in code and "the CNN trained on all" in code
     assert "quoted from those lessons" in markdown
     assert 'quoted_here = mnist.source == QUOTED["source"]' in code, (
         "quoted rows only beside the data they were measured on"
