@@ -12,6 +12,9 @@ use one module.
   top-3 as bars (live with ipywidgets; a static figure everywhere).
 * ``load_font_digits()``: the lesson's test set of digits that are not from
   MNIST (rendered from the fonts matplotlib ships; see ``data/font_digits/``).
+* ``load_digit_scenes()`` / ``score_digit_scenes(model)``: the picture set of
+  ``data/digit_scenes/`` (digits in photos, ruled pages, screenshots, ...) and
+  how a model does on it when pictures are read as the service reads them.
 * From ``helpers.picture``: ``read_image``, ``read_digit``, ``read_picture``,
   ``prepare_digit``, ``preparation_steps``, ``show_preparation``, ``raw_resize``,
   ``judge``, the limits and the errors.
@@ -81,9 +84,11 @@ __all__ = [
     "NotAnImageError",
     "Reading",
     "UnreadableImageError",
+    "DIGIT_SCENES_PATH",
     "digit_gallery",
     "grayscale",
     "judge",
+    "load_digit_scenes",
     "load_font_digits",
     "plot_top_k",
     "prepare_digit",
@@ -92,6 +97,7 @@ __all__ = [
     "read_digit",
     "read_image",
     "read_picture",
+    "score_digit_scenes",
     "show_gallery",
     "show_preparation",
     "to_png",
@@ -358,3 +364,73 @@ def load_font_digits(path: Path | str | None = None, *, verify: bool = True) -> 
         fields = {name: archive[name] for name in FontDigits.__dataclass_fields__ if name != "images"}
     images = np.stack([prepare_digit(page) for page in fields["paper"]])
     return FontDigits(images=images, **fields)
+
+
+# ---------------------------------------------------------------------------
+# The picture set: digits in photos, ruled pages, screenshots, ... (data/digit_scenes/).
+
+#: The picture set (tracked by git, in the repository's own data/ folder); made by tools/make_digit_scenes.py.
+DIGIT_SCENES_PATH = Path(__file__).resolve().parent.parent / "data" / "digit_scenes"
+
+
+def load_digit_scenes(folder: Path | str | None = None) -> list[dict]:
+    """The picture set's index (``scenes.csv``): one dict per scene with ``file`` (a Path),
+    ``label``, ``kind`` (photo, ruled, screenshot, ...), ``source`` (mnist or fonts) and ``index``."""
+    import csv
+
+    folder = DIGIT_SCENES_PATH if folder is None else Path(folder)
+    if not (folder / "scenes.csv").is_file():
+        raise FileNotFoundError(
+            f"the picture set is missing: expected {folder / 'scenes.csv'} (it comes with the course repository; "
+            f"`python -m tools.make_digit_scenes` rebuilds it)."
+        )
+    with open(folder / "scenes.csv", newline="") as handle:
+        return [
+            {**row, "file": folder / row["file"], "label": int(row["label"]), "index": int(row["index"])}
+            for row in csv.DictReader(handle)
+        ]
+
+
+def score_digit_scenes(model: nn.Module, folder: Path | str | None = None, *, min_confidence: float | None = None):
+    """Read every scene of the picture set as the service does (``read_digit``, ``top_k``, ``judge``).
+
+    Returns a dict: ``scenes``, ``answered``, ``right`` (among the answered),
+    ``declined``, ``accuracy_answered``, ``share_declined``, ``accuracy_all``
+    (top-1 on every scene, declined or not), ``by_kind`` ({kind: (answered,
+    right, declined)}) and ``results`` (one dict per scene, with ``guess``,
+    ``probability``, ``readable`` and ``reason``).
+    """
+    threshold = MIN_CONFIDENCE if min_confidence is None else min_confidence
+    results = []
+    for row in load_digit_scenes(folder):
+        try:
+            prepared, readable, reason = read_digit(row["file"].read_bytes())
+        except DigitImageError as error:
+            results.append({**row, "guess": None, "probability": 0.0, "readable": False, "reason": str(error)})
+            continue
+        predictions = top_k(model, prepared, 3)
+        readable, reason = judge(readable, reason, predictions, min_confidence=threshold)
+        guess, probability = predictions[0]
+        results.append({**row, "guess": guess, "probability": probability, "readable": readable, "reason": reason})
+    answered = [r for r in results if r["readable"]]
+    right = sum(r["guess"] == r["label"] for r in answered)
+    by_kind: dict[str, list[int]] = {}
+    for r in results:
+        entry = by_kind.setdefault(r["kind"], [0, 0, 0])
+        if r["readable"]:
+            entry[0] += 1
+            entry[1] += int(r["guess"] == r["label"])
+        else:
+            entry[2] += 1
+    count = max(1, len(results))
+    return {
+        "scenes": len(results),
+        "answered": len(answered),
+        "right": right,
+        "declined": len(results) - len(answered),
+        "accuracy_answered": right / max(1, len(answered)),
+        "share_declined": 1 - len(answered) / count,
+        "accuracy_all": sum(r["guess"] == r["label"] for r in results) / count,
+        "by_kind": {kind: tuple(values) for kind, values in by_kind.items()},
+        "results": results,
+    }

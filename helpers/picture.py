@@ -450,7 +450,10 @@ def fit_background(gray: np.ndarray, *, grid: int = 64, rounds: int = 5) -> np.n
     for _ in range(rounds):
         if keep.sum() < 12:
             break
-        coefficients = np.linalg.lstsq(terms[keep], values[keep], rcond=None)[0]
+        # Least squares by the normal equations (6x6): einsum, not BLAS, whose threads only cost here.
+        chosen = terms[keep]
+        normal = np.einsum("ij,ik->jk", chosen, chosen) + 1e-9 * np.eye(6)
+        coefficients = np.linalg.solve(normal, np.einsum("ij,i->j", chosen, values[keep]))
         residual = values - terms @ coefficients
         spread = 1.4826 * float(np.median(np.abs(residual[keep] - np.median(residual[keep]))))
         keep = np.abs(residual) <= 2.5 * max(spread, 0.01)

@@ -285,6 +285,15 @@ def _pixels_of(data: bytes, max_bytes: int, max_pixels: int) -> int:
     return width * height
 
 
+def _lower_priority() -> None:
+    """Run this thread at a lower CPU priority (Linux: a thread has its own nice value), so that on a
+    busy machine a large picture takes longer rather than making everyone else wait."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):  # not Linux, or not allowed: the same priority as the rest
+        pass
+
+
 def create_app(
     model: nn.Module | None = None,
     *,
@@ -323,7 +332,9 @@ def create_app(
     probabilities = _predictor(model, device)
     gallery = {"examples": examples or []}
     small_pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="small")
-    large_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="large")
+    large_pool = concurrent.futures.ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix="large", initializer=_lower_priority
+    )
     in_flight = {"small": 0, "large": 0}
     limits = {"small": small_in_flight, "large": large_in_flight}
 

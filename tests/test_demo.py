@@ -504,3 +504,118 @@ def test_trained_robust_cnn_retrains_a_model_of_another_copy_of_the_data(mnist, 
     assert "Retraining the augmented model" in capsys.readouterr().out
     assert model.training_record["source"] == "full" and model.training_record["recipe"]["augmentation"]
     assert read_record(path) == model.training_record
+
+
+# --- read_digit: photos, pages, screenshots, transparency, orientation, and an honest "cannot read" --------
+
+
+def clean_reference(mnist, index: int) -> np.ndarray:
+    return demo.prepare_digit(mnist.test_images[index])
+
+
+def scene(mnist, index: int, size=(900, 1200), digit_height: int = 400, at=(250, 450)) -> np.ndarray:
+    """A test digit as dark ink (float 0-1 brightness) on a page of ``size`` (rows, columns) lit by a gradient."""
+    rows, cols = size
+    paper = np.linspace(0.95, 0.45, cols)[None, :] * np.ones((rows, 1))  # lit from the left, grey on the right
+    ink = np.asarray(Image.fromarray(mnist.test_images[index]).resize((digit_height, digit_height)), np.float32) / 255
+    top, left = at
+    region = paper[top : top + digit_height, left : left + digit_height]
+    paper[top : top + digit_height, left : left + digit_height] = region * (1 - ink) + 0.1 * ink
+    return paper
+
+
+def jpeg(gray: np.ndarray, quality: int = 80, **options) -> bytes:
+    return encode(Image.fromarray(np.clip(gray * 255, 0, 255).astype(np.uint8)), "JPEG", quality=quality, **options)
+
+
+def test_a_photo_with_a_gradient_noise_and_blur_is_read(mnist):
+    """Issue 21's photo-like 7 (1200x900, grey gradient, noise, blur, JPEG) came back '8, 94.6%' before."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    photo = ndimage.gaussian_filter(scene(mnist, 0), 2) + rng.normal(0, 0.03, (900, 1200))
+    prepared, readable, reason = demo.read_digit(jpeg(photo, 70))
+    assert readable, reason
+    assert difference(prepared, clean_reference(mnist, 0)) < 20
+    steps = demo.preparation_steps(jpeg(photo, 70))
+    assert list(steps)[:4] == ["grayscale", "background", "ink", "mask"] and "digit" in steps
+
+
+def test_ruled_lines_and_text_around_are_dropped(mnist):
+    from PIL import ImageDraw
+
+    page = scene(mnist, 1, size=(600, 800), digit_height=300, at=(150, 250))
+    for y in range(40, 600, 60):  # ruled lines across the page and the digit
+        page[y : y + 2] = 0.55
+    page[:, 90:92] = 0.5  # a margin
+    prepared, readable, reason = demo.read_digit(page)
+    assert readable, reason
+    assert difference(prepared, clean_reference(mnist, 1)) < 20
+    # A screenshot: lines of text above and below a bigger digit.
+    shot = Image.fromarray(np.round(scene(mnist, 2, (500, 700), 220, (140, 300)) * 255).astype(np.uint8))
+    draw = ImageDraw.Draw(shot)
+    for y in list(range(10, 120, 18)) + list(range(380, 490, 18)):
+        draw.text((10, y), "the model answers with its three best guesses", fill=30)
+    prepared, readable, reason = demo.read_digit(np.asarray(shot))
+    assert readable, reason
+    assert difference(prepared, clean_reference(mnist, 2)) < 20
+
+
+def test_light_strokes_on_a_transparent_background_are_laid_on_black(mnist):
+    ink = mnist.test_images[3]
+    rgba = np.zeros((28, 28, 4), np.uint8)
+    rgba[..., :3] = 255  # white strokes ...
+    rgba[..., 3] = ink  # ... whose shape is in the alpha channel
+    for image in (rgba, png(rgba)):
+        prepared, readable, reason = demo.read_digit(image)
+        assert readable, reason
+        assert difference(prepared, clean_reference(mnist, 3)) < 10
+
+
+def test_the_exif_orientation_is_applied(mnist):
+    upright = scene(mnist, 4, size=(300, 400), digit_height=200, at=(50, 100))
+    turned = np.rot90(upright, -1)  # stored turned a quarter clockwise ...
+    exif = Image.Exif()
+    exif[0x0112] = 8  # ... and the tag says: turn it back
+    image = demo.read_image(jpeg(turned, 90, exif=exif.tobytes()))
+    assert image.size == (400, 300)
+    assert difference(demo.prepare_digit(image), demo.prepare_digit(jpeg(upright, 90))) < 6
+
+
+def test_a_big_png_is_reduced_while_decoding(mnist):
+    side = 5000
+    big = Image.new("L", (side, side), 255)
+    big.paste(Image.fromarray(255 - mnist.test_images[0]).resize((2000, 2000)), (1500, 1500))
+    image = demo.read_image(encode(big, "PNG", compress_level=1))
+    assert max(image.size) <= 2 * demo.SOURCE_SIZE
+    assert demo.read_digit(image)[1]
+
+
+def test_pictures_that_are_not_one_digit_are_declined_with_a_reason(mnist):
+    three = 255 - np.concatenate([mnist.test_images[i] for i in range(3)], axis=1)
+    cases = {
+        "several digits": (np.pad(three, 10, constant_values=255), "marks of about the same size"),
+        "a solid block": (np.pad(np.zeros((80, 60), np.uint8), 40, constant_values=255), "solid block"),
+        "a dash": (np.pad(np.zeros((6, 60), np.uint8), 40, constant_values=255), "wide"),
+        "a speck": (np.pad(np.zeros((3, 3), np.uint8), (30, 60), constant_values=255), "too small"),
+    }
+    for name, (picture, words) in cases.items():
+        prepared, readable, reason = demo.read_digit(picture)
+        assert not readable and words in reason, (name, reason)
+        assert prepared.shape == (28, 28) and prepared.dtype == np.uint8
+    lines = np.full((200, 300), 240, np.uint8)
+    lines[::25] = 120
+    with pytest.raises(NoInkError, match="straight lines"):
+        demo.read_digit(lines)
+
+
+def test_judge_adds_the_models_doubt():
+    assert demo.judge(True, None, [(7, 0.97), (1, 0.02)]) == (True, None)
+    readable, reason = demo.judge(True, None, [(3, 0.41), (5, 0.40)])
+    assert not readable and "unsure" in reason and "3" in reason and "41%" in reason
+    assert demo.judge(False, "several marks", [(7, 0.99)]) == (False, "several marks")
+
+
+def test_a_negative_is_read_exactly_as_the_picture(mnist):
+    photo = np.round(scene(mnist, 5, size=(210, 260), digit_height=150, at=(30, 95)) * 255).astype(np.uint8)
+    assert np.array_equal(demo.prepare_digit(photo), demo.prepare_digit(255 - photo))

@@ -38,7 +38,7 @@ import argparse
 import csv
 import io
 import sys
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -282,66 +282,17 @@ def make_scenes(out: Path, seed: int = 0, per_kind: int = SCENES_PER_KIND) -> li
 
 
 def load_scenes(folder: Path | str = FOLDER) -> list[dict]:
-    """The rows of ``scenes.csv``: file (a Path), label, kind, source, index."""
-    folder = Path(folder)
-    with open(folder / "scenes.csv", newline="") as handle:
-        return [
-            {**row, "file": folder / row["file"], "label": int(row["label"]), "index": int(row["index"])}
-            for row in csv.DictReader(handle)
-        ]
+    """The rows of ``scenes.csv`` (``helpers.demo.load_digit_scenes``)."""
+    from helpers.demo import load_digit_scenes
+
+    return load_digit_scenes(folder)
 
 
 def score_scenes(model, folder: Path | str = FOLDER, *, min_confidence: float | None = None) -> dict:
-    """Read every scene as the service does and score ``model``'s answers.
+    """Score ``model`` on the scenes as the service reads them (``helpers.demo.score_digit_scenes``)."""
+    from helpers.demo import score_digit_scenes
 
-    Returns a dict with ``scenes``, ``answered``, ``right`` (right among the
-    answered), ``declined``, ``accuracy_answered``, ``share_declined``,
-    ``accuracy_all`` (top-1 on every scene, declined or not), ``by_kind``
-    ({kind: (answered, right, declined)}), and ``results`` (one dict per scene).
-    """
-    from helpers.demo import top_k
-    from helpers.picture import MIN_CONFIDENCE, DigitImageError, judge, read_digit
-
-    threshold = MIN_CONFIDENCE if min_confidence is None else min_confidence
-    results = []
-    for row in load_scenes(folder):
-        try:
-            prepared, readable, reason = read_digit(row["file"].read_bytes())
-        except DigitImageError as error:
-            results.append({**row, "guess": None, "probability": 0.0, "readable": False, "reason": str(error)})
-            continue
-        predictions = top_k(model, prepared, 3)
-        readable, reason = judge(readable, reason, predictions, min_confidence=threshold)
-        results.append(
-            {
-                **row,
-                "guess": predictions[0][0],
-                "probability": predictions[0][1],
-                "readable": readable,
-                "reason": reason,
-            }
-        )
-    answered = [r for r in results if r["readable"]]
-    right = sum(r["guess"] == r["label"] for r in answered)
-    by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for r in results:
-        entry = by_kind[r["kind"]]
-        if r["readable"]:
-            entry[0] += 1
-            entry[1] += r["guess"] == r["label"]
-        else:
-            entry[2] += 1
-    return {
-        "scenes": len(results),
-        "answered": len(answered),
-        "right": right,
-        "declined": len(results) - len(answered),
-        "accuracy_answered": right / max(1, len(answered)),
-        "share_declined": 1 - len(answered) / max(1, len(results)),
-        "accuracy_all": sum(r["guess"] == r["label"] for r in results) / max(1, len(results)),
-        "by_kind": {kind: tuple(values) for kind, values in by_kind.items()},
-        "results": results,
-    }
+    return score_digit_scenes(model, folder, min_confidence=min_confidence)
 
 
 def _print_score(name: str, score: dict) -> None:
