@@ -1,34 +1,25 @@
-"""Lesson 05: each exercise's solution passes its self-check, right answers are accepted whatever
-the seed, common wrong answers get their specific hint, and the lesson keeps its shape (the loop
-by hand before torch.optim before fit; the appendix at the end)."""
+"""Lesson 05: what the trial tables (tests/trials/lesson_05.py) do not cover: the checks leave
+no hook behind, Exercise 2's answer whatever the seed, the reload check's one-image allowance,
+prose that reads the data from the run, and the lesson's shape (the loop by hand before
+torch.optim before fit; the appendix at the end)."""
 
 from __future__ import annotations
 
 import pytest
+from torch import nn
 
-from helpers.core import split_validation
-from helpers.data import load_mnist
-from tests.nbtools import cells, exercises, imports_namespace, run_self_check, source
+from helpers.core import one_cpu_thread
+from tests.nbtools import cells, exercises, run_self_check, source
+from tests.trials import lesson_05 as trials
 
 NOTEBOOK = "05_training_a_cnn.ipynb"
 EXERCISES = exercises(NOTEBOOK)
 
 
 @pytest.fixture(scope="module")
-def namespace():
-    names = imports_namespace(NOTEBOOK)
-    mnist = load_mnist()
-    (train_images, train_labels), (valid_images, valid_labels) = split_validation(
-        mnist.train_images, mnist.train_labels, valid_size=0.1, seed=0
-    )
-    names.update(
-        mnist=mnist,
-        train_images=train_images,
-        train_labels=train_labels,
-        valid_images=valid_images,
-        valid_labels=valid_labels,
-    )
-    return names
+def namespace(tmp_path_factory):
+    with trials.namespace(tmp_path_factory.mktemp("lesson05")) as names:
+        yield names
 
 
 def run_check(namespace, index: int, answer_code: str, capsys) -> str:
@@ -41,59 +32,10 @@ def test_three_exercises_with_solutions():
     assert all({"your_turn", "check", "solution"} <= exercise.keys() for exercise in EXERCISES)
 
 
-@pytest.mark.parametrize("index", range(len(EXERCISES)))
-def test_solution_passes_its_self_check(namespace, index, capsys):
-    assert "✅" in run_check(namespace, index, EXERCISES[index]["solution"], capsys)
+# --- Exercise 1: two conv blocks (answers: tests/trials/lesson_05.py) -------------------------
 
 
-@pytest.mark.parametrize("index", range(len(EXERCISES)))
-def test_undone_exercise_says_so_without_raising(namespace, index, capsys):
-    assert "⏳" in run_check(namespace, index, EXERCISES[index]["your_turn"], capsys)
-
-
-# --- Exercise 1: two conv blocks -------------------------------------------------------------
-
-
-def test_two_blocks_other_right_answers_are_accepted(namespace, capsys):
-    other = """
-two_block_model = nn.Sequential(
-    nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-    nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-    nn.Flatten(), nn.Linear(1568, 10),
-)
-"""
-    assert "✅" in run_check(namespace, 0, other, capsys)
-
-
-def test_two_blocks_a_module_that_pools_with_the_functional_api_is_accepted(namespace, capsys):
-    """The task asks for pools, not for nn.MaxPool2d modules: F.max_pool2d in forward is right too."""
-    custom = """
-class TwoBlocks(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1, self.norm1 = nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16)
-        self.conv2, self.norm2 = nn.Conv2d(16, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32)
-        self.fc = nn.Linear(32 * 7 * 7, 10)
-
-    def forward(self, x):
-        x = F.relu(self.norm1(F.max_pool2d(self.conv1(x), 2)))
-        x = F.relu(self.norm2(F.max_pool2d(self.conv2(x), 2)))
-        return self.fc(torch.flatten(x, 1))
-
-
-two_block_model = TwoBlocks()
-"""
-    assert "✅" in run_check(namespace, 0, custom, capsys)
-
-
-def test_two_blocks_check_uses_the_models_device(namespace, capsys):
-    """A right model left on another device (by fit, on a GPU) is still right: the check builds
-    its input where the model is. The meta device stands in for a GPU here."""
-    on_meta = EXERCISES[0]["solution"] + "\ntwo_block_model = two_block_model.to('meta')\n"
-    assert "✅" in run_check(namespace, 0, on_meta, capsys)
-
-
-def test_two_blocks_check_leaves_no_hook_behind(namespace, capsys):
+def test_two_blocks_check_leaves_no_hook_behind(namespace):
     """The check records what reaches the Linear layer with a hook, and removes it again."""
     names = dict(namespace)
     exec(EXERCISES[0]["solution"], names)
@@ -101,105 +43,7 @@ def test_two_blocks_check_leaves_no_hook_behind(namespace, capsys):
     assert all(not layer._forward_pre_hooks for layer in names["two_block_model"].modules())
 
 
-BLOCK = "nn.MaxPool2d(2), nn.BatchNorm2d({c}), nn.ReLU()"
-
-
-def _two_blocks(conv1: str, conv2: str, tail: str) -> str:
-    return (
-        "two_block_model = nn.Sequential(\n"
-        f"    {conv1}, {BLOCK.format(c=16)},\n"
-        f"    {conv2}, {BLOCK.format(c=32)},\n"
-        f"    {tail})"
-    )
-
-
-PADDED = ("nn.Conv2d(1, 16, 3, padding=1)", "nn.Conv2d(16, 32, 3, padding=1)")
-UNPADDED = ("nn.Conv2d(1, 16, 3)", "nn.Conv2d(16, 32, 3)")
-
-
-@pytest.mark.parametrize(
-    ("wrong", "hint"),
-    [
-        ("two_block_model = mnist_cnn()", "It has 3 nn.Conv2d layers; we want 2"),
-        ("two_block_model = 'nn.Sequential(...)'", "got a str"),
-        (
-            _two_blocks("nn.Conv2d(1, 32, 3, padding=1)", "nn.Conv2d(32, 64, 3, padding=1)", "nn.Flatten()"),
-            "give 32, then 64 channels; we want 16, 32",
-        ),
-        (_two_blocks(*PADDED, "nn.Flatten()"), "no nn.Linear layer"),
-        (
-            _two_blocks(*PADDED, "nn.Flatten(), nn.Linear(64 * 3 * 3, 10)"),
-            "nn.Flatten() gives 1568 numbers but your Linear expects 576. Its first argument must match",
-        ),
-        (
-            _two_blocks(*UNPADDED, "nn.Flatten(), nn.Linear(32 * 7 * 7, 10)"),
-            "nn.Flatten() gives 800 numbers but your Linear expects 1568. With padding=1 each conv keeps "
-            "the size, so two pools give 32 * 7 * 7 = 1568; without padding the maps shrink.",
-        ),
-        (
-            _two_blocks(*UNPADDED, "nn.Flatten(), nn.Linear(32 * 5 * 5, 10)"),
-            "It runs, but nn.Flatten() gives 800 numbers, not 32 * 7 * 7. With padding=1",
-        ),
-        (
-            _two_blocks(*PADDED, "nn.Linear(32 * 7 * 7, 10)"),
-            "The Linear layer gets maps of shape (2, 32, 7, 7): put nn.Flatten() before it.",
-        ),
-        (
-            _two_blocks(*PADDED, "nn.Linear(7, 10)"),
-            "The Linear layer gets maps of shape (2, 32, 7, 7): put nn.Flatten() before it.",
-        ),
-        (
-            """two_block_model = nn.Sequential(
-    nn.Conv2d(1, 16, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(),
-    nn.Conv2d(16, 32, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(),
-    nn.Flatten(), nn.Linear(32 * 7 * 7, 5))""",
-            "not 10 logits per image",
-        ),
-        (
-            _two_blocks(*PADDED, "nn.Flatten(), nn.Linear(1568, 10), nn.BatchNorm2d(10)"),
-            "It fails on a (2, 1, 28, 28) input: expected 4D input (got 2D input)",
-        ),
-    ],
-    ids=[
-        "three-blocks",
-        "not-a-model",
-        "wrong-channels",
-        "no-linear",
-        "wrong-linear-size",
-        "no-padding",
-        "no-padding-linear-fitted",
-        "no-flatten",
-        "no-flatten-small-linear",
-        "five-outputs",
-        "fails-after-the-linear",
-    ],
-)
-def test_two_blocks_wrong_answers_get_specific_hints(namespace, capsys, wrong, hint):
-    out = run_check(namespace, 0, wrong, capsys)
-    assert "❌" in out and hint in out, out
-
-
 # --- Exercise 2: the best learning rate ------------------------------------------------------
-
-
-@pytest.mark.parametrize("right", ["best_lr = 0.01", "best_lr = 1e-2", "import numpy\nbest_lr = numpy.float32(0.01)"])
-def test_best_lr_right_answers(namespace, capsys, right):
-    assert "✅" in run_check(namespace, 1, right, capsys)
-
-
-@pytest.mark.parametrize(
-    ("wrong", "hint"),
-    [
-        ("best_lr = 1.0", "far too large"),
-        ("best_lr = 1", "far too large"),
-        ("best_lr = 0.0001", "hardly move"),
-        ("best_lr = 0.1", "Pick one of 0.0001, 0.01 and 1.0"),
-        ("best_lr = 'the middle one'", "as a number"),
-    ],
-)
-def test_best_lr_wrong_answers_get_specific_hints(namespace, capsys, wrong, hint):
-    out = run_check(namespace, 1, wrong, capsys)
-    assert "❌" in out and hint in out, out
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -210,35 +54,42 @@ def test_best_lr_is_the_right_answer_whatever_the_seed(namespace, capsys, seed):
     seeded = solution.replace("mnist_cnn()", f"mnist_cnn(seed={seed})").replace(
         "progress=False)", f"progress=False, seed={seed})"
     )
-    assert "✅" in run_check(namespace, 1, seeded, capsys)
+    with one_cpu_thread():
+        assert "✅" in run_check(namespace, 1, seeded, capsys)
 
 
 # --- Exercise 3: 1,000 training images -------------------------------------------------------
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_small_accuracy_is_accepted_whatever_the_seed(namespace, capsys, seed):
-    solution = EXERCISES[2]["solution"]
-    assert "small = mnist_cnn()" in solution and "train_labels[:1000])" in solution
-    seeded = solution.replace("mnist_cnn()", f"mnist_cnn(seed={seed})").replace(
-        "train_labels[:1000])", f"train_labels[:1000], seed={seed}, progress=False)"
-    )
-    assert "✅" in run_check(namespace, 2, seeded, capsys)
+def test_small_accuracy_check_counts_the_minibatches_fit_trains_on(namespace):
+    """The check tells training lengths apart by the batch-norm counter: fit's defaults on 1,000
+    images leave 4 epochs of 8 minibatches there, and it does not depend on the seed."""
+    small = namespace["trained_small"]
+    assert all(int(layer.num_batches_tracked) == 32 for layer in small.modules() if isinstance(layer, nn.BatchNorm2d))
+    assert 'per_epoch = math.ceil(1000 / DEFAULTS["batch_size"])' in EXERCISES[2]["check"]
 
 
-@pytest.mark.parametrize(
-    ("wrong", "hint"),
-    [
-        ("small_accuracy = 95.2", "percentage"),
-        ("small_accuracy = 1.0", "training images"),
-        ("small_accuracy = 0.987", "9,000-image model"),
-        ("small_accuracy = 0.5", "Lower than expected"),
-        ("small_accuracy = 'high'", "as a number"),
-    ],
-)
-def test_small_accuracy_wrong_answers_get_specific_hints(namespace, capsys, wrong, hint):
-    out = run_check(namespace, 2, wrong, capsys)
-    assert "❌" in out and hint in out, out
+# --- the reload check: whole numbers of mistakes ---------------------------------------------
+
+
+def _reload_comparison():
+    cell = next(source(c) for c in cells(NOTEBOOK) if "def within_one_image(" in source(c))
+    names: dict = {}
+    exec(cell[cell.index("def within_one_image(") : cell.index("\n\n\n#")], names)
+    return names["within_one_image"]
+
+
+def test_reload_check_allows_one_image_and_no_more():
+    within_one_image = _reload_comparison()
+    assert within_one_image(115, 115)
+    assert within_one_image(115, 116) and within_one_image(116, 115)
+    assert not within_one_image(115, 117) and not within_one_image(117, 115)
+    # counts read from accuracies one and two images apart, where abs_tol=1e-4 failed
+    total = 10_000
+    for mistakes in range(100, 300):
+        a, b, c = ((total - m) / total for m in (mistakes, mistakes + 1, mistakes + 2))
+        counts = [round((1 - x) * total) for x in (a, b, c)]
+        assert within_one_image(counts[0], counts[1]) and not within_one_image(counts[0], counts[2])
 
 
 # --- the lesson's shape ------------------------------------------------------------------------
@@ -281,8 +132,10 @@ def test_appendix_is_last_and_main_line_stays_on_training():
 
 def test_notebook_saves_and_reloads_with_weights_only_on_the_device():
     code = _code()
-    assert "save_weights(model, WEIGHTS_PATH)" in code
+    assert "save_weights(model, WEIGHTS_PATH, record=record)" in code
     assert "torch.load(WEIGHTS_PATH, weights_only=True, map_location=device)" in code
+    assert "describe_record(record)" in code and "describe_record(reloaded.training_record)" in code
+    assert "math.isclose(reloaded_accuracy" not in code
     assert "valid=(valid_images, valid_labels)" in code, "curves come from the validation split"
 
 
@@ -296,3 +149,19 @@ def test_every_clock_reading_after_device_work_is_synchronised():
                 timed += 1
                 assert "sync(device)" in before, before
     assert timed >= 4
+
+
+def test_prose_and_code_read_the_data_size_from_the_run():
+    """No markdown or code names the sample's counts (9,000 training images) or the full set's
+    54,000: they are printed from the run."""
+    for cell in cells(NOTEBOOK):
+        text = source(cell)
+        for count in ("9,000", "9000", "54,000", "54_000", "54000"):
+            assert count not in text, (count, text[:200])
+
+
+def test_full_mnist_gets_a_printed_verdict_and_the_sample_an_assert():
+    cell = next(source(c) for c in cells(NOTEBOOK) if "verdict = " in source(c))
+    assert "at least 98.5% on full MNIST" in cell
+    assert cell.rstrip().splitlines()[-2].strip() == 'if mnist.source == "sample":'
+    assert "assert verdict" in cell.rstrip().splitlines()[-1]
