@@ -430,7 +430,7 @@ def grayscale(image: Any) -> np.ndarray:
 # The reading: background, ink, threshold, lines, the digit's blob.
 
 
-def fit_background(gray: np.ndarray, *, grid: int = 64, rounds: int = 5) -> np.ndarray:
+def fit_background(gray: np.ndarray, *, grid: int = 32, rounds: int = 5) -> np.ndarray:
     """A smooth background for ``gray``: a quadratic surface in x and y fitted while leaving out marks.
 
     The picture is averaged down to about ``grid`` cells on its longer side;
@@ -456,7 +456,10 @@ def fit_background(gray: np.ndarray, *, grid: int = 64, rounds: int = 5) -> np.n
         coefficients = np.linalg.solve(normal, np.einsum("ij,i->j", chosen, values[keep]))
         residual = values - terms @ coefficients
         spread = 1.4826 * float(np.median(np.abs(residual[keep] - np.median(residual[keep]))))
-        keep = np.abs(residual) <= 2.5 * max(spread, 0.01)
+        kept = np.abs(residual) <= 2.5 * max(spread, 0.01)
+        if np.array_equal(kept, keep):
+            break
+        keep = kept
     height, width = gray.shape
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     y = (y + 0.5) / height * 2 - 1

@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     from helpers.augment import ROBUST_WEIGHTS_PATH, trained_robust_cnn
     from helpers.core import pick_device
     from helpers.demo import top_k
-    from helpers.picture import DigitImageError, judge, read_digit, read_image
     from helpers.models import mnist_cnn
+    from helpers.picture import DigitImageError, judge, read_digit, read_image
     from helpers.training import load_weights
 
     torch.set_num_threads(1)  # a few small images: more threads only add overhead

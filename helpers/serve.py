@@ -391,6 +391,13 @@ def create_app(
             "seconds": time.perf_counter() - start,
         }
 
+    def answer_if_small(data: bytes, k: int) -> dict | None:
+        """The answer for a small picture; None for a large one (over ``LARGE_PIXELS`` by its header)."""
+        pixels = _pixels_of(data, max_bytes, max_pixels)
+        if max_pixels >= pixels > LARGE_PIXELS:
+            return None
+        return answer_for(data, k)
+
     def busy(lane: str) -> JSONResponse:
         what = "large pictures" if lane == "large" else "pictures"
         return error(
@@ -434,16 +441,14 @@ def create_app(
             data = await upload.read(max_bytes + 1)
             await form.close()
             try:
-                pixels = await run("small", _pixels_of, data, max_bytes, max_pixels)
-                lane = "large" if max_pixels >= pixels > LARGE_PIXELS else "small"
-                if lane == "large":
+                answer = await run("small", answer_if_small, data, int(k))
+                if answer is None:  # a large picture: in the large pool, if there is room
                     if in_flight["large"] >= limits["large"]:
                         return busy("large")
                     in_flight["large"] += 1
-                try:
-                    answer = await run(lane, answer_for, data, int(k))
-                finally:
-                    if lane == "large":
+                    try:
+                        answer = await run("large", answer_for, data, int(k))
+                    finally:
                         in_flight["large"] -= 1
             except DigitImageError as problem:
                 return error(problem.status, str(problem))
