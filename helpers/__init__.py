@@ -16,6 +16,9 @@ Each module says which lesson introduced it:
 - ``helpers.activations``, ``helpers.explain``, ``helpers.visualize`` (06): feature maps, top patches,
   optimised inputs, saliency (``visualize`` re-exports the lesson's names).
 - ``helpers.features`` (07): deep features (``embed``) and image search (``nearest``).
-- ``helpers.demo``, ``helpers.augment``, ``helpers.serve``, ``helpers.predict`` (08): digits not from MNIST,
+- ``helpers.picture`` (08): reading a picture and preparing it MNIST-style (``read_digit``: photos, pages,
+  screenshots; an honest "cannot read this").
+- ``helpers.demo``, ``helpers.augment``, ``helpers.serve``, ``helpers.predict`` (08): the gallery and widgets,
   augmentation, the web service and the terminal prediction.
+- ``helpers.semisupervised`` (09): learning from 50 labels and the unlabelled images (pseudo-labels, FixMatch).
 """
