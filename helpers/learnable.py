@@ -37,9 +37,11 @@ LESSON = 3
 __all__ = [
     "LearnableFilters",
     "accuracy",
+    "data_fingerprint",
     "loss_function",
     "predict",
     "review_trained_model",
+    "same_data",
     "train",
     "two_digits",
 ]
@@ -70,6 +72,11 @@ class LearnableFilters(nn.Module):
         deviation ``1 / size`` (seed with ``torch.manual_seed`` first).
     readout : nn.Linear
         From the ``K * (image_size // pool) ** 2`` fingerprint values to the outputs.
+    training_log : list of dict
+        One record per :func:`train` call on this model: ``steps``, ``lr``,
+        ``batch_size``, ``momentum``, ``images`` (how many training images),
+        ``data`` (their :func:`data_fingerprint`) and ``frozen`` (the names of the
+        parameters left out). Self-checks read it to see how a model was trained.
     """
 
     def __init__(
@@ -90,6 +97,7 @@ class LearnableFilters(nn.Module):
         self.filters = nn.Parameter(torch.randn(n_filters, 1, size, size) / size)
         cells = (image_size // pool) ** 2
         self.readout = nn.Linear(n_filters * cells, n_outputs)
+        self.training_log: list[dict] = []
 
     @property
     def n_outputs(self) -> int:
@@ -139,6 +147,23 @@ def two_digits(images: Any, labels: Any, yes: int = 8, no: int = 1) -> tuple[np.
         raise ValueError(f"yes and no must be two different digits; got {yes} for both.")
     keep = (labels == yes) | (labels == no)
     return images[keep], (labels[keep] == yes).astype(np.int64)
+
+
+def data_fingerprint(images: Any, device: torch.device | str = "cpu") -> tuple[int, float]:
+    """``(number of images, sum of their model inputs)``: tells which images a model was trained on.
+
+    The same images give the same fingerprint in any form (uint8 arrays, tensors,
+    ``to_input``'s floats), since it is computed on :func:`helpers.core.to_input`'s
+    output; another split of the data gives another one. Compare the sums with
+    :func:`same_data`, which allows for float rounding.
+    """
+    x = to_input(images, device)
+    return len(x), float(x.sum(dtype=torch.float64))
+
+
+def same_data(a: tuple[int, float], b: tuple[int, float]) -> bool:
+    """Whether two :func:`data_fingerprint` results are of the same images."""
+    return a[0] == b[0] and abs(a[1] - b[1]) <= 1e-6 * max(1.0, abs(a[1]), abs(b[1]))
 
 
 def loss_function(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -236,7 +261,9 @@ def train(
     time the same for the bundled sample and for full MNIST.
 
     The model is trained in place; what ``train`` returns is the history of
-    the run (the model itself is not returned).
+    the run (the model itself is not returned). Each call adds one record to
+    ``model.training_log`` (the steps, learning rate and which images), so a
+    self-check can tell how the model was trained.
 
     Parameters
     ----------
@@ -293,6 +320,17 @@ def train(
     if not learning:
         raise ValueError("every parameter of the model is frozen (requires_grad=False): there is nothing to train.")
     velocities = [torch.zeros_like(parameter) for parameter in learning]
+    model.training_log.append(
+        {
+            "steps": int(steps),
+            "lr": float(lr),
+            "batch_size": int(batch_size),
+            "momentum": float(momentum),
+            "images": len(x),
+            "data": (len(x), float(x.sum(dtype=torch.float64))),
+            "frozen": [name for name, p in model.named_parameters() if not p.requires_grad],
+        }
+    )
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(x), generator=generator)
     position = 0
@@ -366,28 +404,46 @@ def review_trained_model(
     n_filters: int | None = None,
     size: int | None = None,
     pool: int | None = None,
+    steps: int | None = None,
+    lr: float | None = None,
+    trained_on: Any = None,
+    held_out: dict[str, Any] | None = None,
 ) -> tuple[bool, str]:
-    """Whether an exercise's answer is a trained model of the asked kind, and if not, why.
+    """Whether an exercise's answer is a model trained as the exercise asks, and if not, why.
 
-    Lesson 03's exercises ask for a trained :class:`LearnableFilters` model of
-    some shape; the self-check scores it on the validation images. This tells
-    the common slips apart, so the hint can name the one made: the history
-    that :func:`train` returns given instead of the model, another kind of
-    object, the wrong shape, a model never trained (no training step has
-    computed its derivatives), one stuck giving the same answer for every
-    image (the steps overshot: a learning rate too large), or one trained
-    too little.
+    Lesson 03's exercises ask for a :class:`LearnableFilters` model of some
+    shape, trained with :func:`train` for some steps at some learning rate on
+    the training split; the self-check scores it on the validation images.
+    This checks the method, not only the score (a model trained on the
+    validation images, or for a tenth of the steps, can score well too), from
+    the record :func:`train` keeps in ``model.training_log``, and tells the
+    common slips apart so the hint can name the one made: the history that
+    :func:`train` returns given instead of the model, another kind of object,
+    the wrong shape, a model never trained or trained by another loop, trained
+    on the validation (or test) images, on part of the training images or on
+    more, with its filters frozen, for other steps or another learning rate,
+    stuck giving the same answer for every image, trained on flipped targets, or still
+    too weak.
 
     Parameters
     ----------
     answer : object
         What the learner gave (``...`` or None: not done yet).
     images, labels : arrays
-        Where to score it (the validation split).
+        Where to score it: the validation split, which training must not see.
     min_accuracy : float
-        The accuracy (0 to 1) every right answer reaches, whatever its seed.
+        The accuracy (0 to 1) every answer trained as asked reaches, whatever its seed.
     n_filters, size, pool : int, optional
         The shape the exercise asks for (None: any).
+    steps : int, optional
+        The number of training steps the exercise asks for, in all (None: any).
+    lr : float, optional
+        The learning rate the exercise asks for (None: any).
+    trained_on : array, optional
+        The training images the exercise asks to train on (None: any but ``images``).
+    held_out : dict, optional
+        Other images training must not see, by the name the hint gives them
+        (e.g. ``{"the test images (X_test)": X_test}``).
 
     Returns
     -------
@@ -406,26 +462,108 @@ def review_trained_model(
         return False, f"Expected a trained LearnableFilters model; got {type(answer).__name__}."
     shape = {"n_filters": int(answer.filters.shape[0]), "size": answer.size, "pool": answer.pool}
     asked = {"n_filters": n_filters, "size": size, "pool": pool}
+    words = {"n_filters": "number of filters", "size": "filter size", "pool": "pooling window"}
     for name, wanted in asked.items():
         if wanted is not None and shape[name] != wanted:
-            return False, f"Your model has {name}={shape[name]}; this exercise asks for {name}={wanted}."
-    if answer.readout.weight.grad is None:
+            return False, (
+                f"Your model has {name}={shape[name]}; this exercise asks for {name}={wanted}. "
+                f"Make a model with the {words[name]} it asks for and train it."
+            )
+    log = list(getattr(answer, "training_log", None) or [])
+    if not log:
+        if answer.readout.weight.grad is None:
+            return False, (
+                "This model has never been through a training step (no derivatives were ever computed for it): "
+                "train(model, X_train, y_train, ...) trains the model you pass it, in place."
+            )
         return False, (
-            "This model has never been through a training step (no derivatives were ever computed for it): "
-            "train(model, X_train, y_train, ...) trains the model you pass it, in place."
+            "This model was trained by a loop of your own, not by train(...): the exercise asks for "
+            "train(model, X_train, y_train, ...), which records the steps and the images it trained on "
+            "(this check reads them)."
         )
+    device = answer.filters.device
+    valid_print = data_fingerprint(images, device)
+    train_print = data_fingerprint(trained_on, device) if trained_on is not None else None
+    others = {name: data_fingerprint(value, device) for name, value in (held_out or {}).items()}
+    for record in log:
+        used = tuple(record["data"])
+        if same_data(used, valid_print):
+            return False, (
+                "It was trained on the validation split (X_valid): the check scores it on those images, "
+                "so they must stay unseen during training. Train a fresh model on X_train, y_train."
+            )
+        for name, fingerprint in others.items():
+            if same_data(used, fingerprint):
+                return False, (
+                    f"It was trained on {name}: those are kept for the final test and must stay unseen. "
+                    "Train a fresh model on X_train, y_train."
+                )
+        if train_print is not None and not same_data(used, train_print):
+            count, wanted = used[0], train_print[0]
+            if count == wanted + valid_print[0]:
+                why = (
+                    f"the training and the validation images together ({count:,}); the validation images "
+                    "must stay unseen, the check scores it on them"
+                )
+            elif count < wanted:
+                why = f"{count:,} images, fewer than the {wanted:,} of the training split"
+            else:
+                why = f"{count:,} images, other than the {wanted:,} of the training split"
+            return False, f"It was trained on {why}. Train a fresh model on all of X_train, y_train."
+    frozen = sorted({name for record in log for name in record["frozen"]})
+    if "filters" in frozen:
+        return False, (
+            "Its filters were frozen (requires_grad_(False)), so training moved only the read-out; "
+            "this exercise learns the filters too: train a fresh model without freezing them."
+        )
+    if frozen:
+        return False, (
+            f"Part of it was frozen during training ({', '.join(frozen)}: requires_grad_(False)); this "
+            "exercise trains the whole model, filters and read-out: train a fresh model without freezing."
+        )
+    total = sum(record["steps"] for record in log)
+    if steps is not None and total != steps:
+        if len(log) > 1:
+            return False, (
+                f"It went through train {len(log)} times, {total} steps in all (a cell run twice on the same "
+                f"model?); the exercise asks for {steps} steps: make a fresh model and train it once."
+            )
+        return False, f"It was trained for {total} steps; the exercise asks for {steps} steps (steps={steps})."
     labels = np.asarray(labels.detach().cpu() if torch.is_tensor(labels) else labels)
     guesses = predict(answer, images)
     score = float((guesses == labels).mean())
+    stuck = len(np.unique(guesses)) == 1
+    if lr is not None:
+        rates = sorted({record["lr"] for record in log})
+        if any(abs(rate - lr) > 1e-6 * lr for rate in rates):  # float32 0.01 is 0.01
+            used = ", ".join(f"{rate:g}" for rate in rates)
+            overshot = (
+                " At that rate it got stuck giving the same answer for every image: the steps overshoot (lesson 02)."
+                if stuck
+                else ""
+            )
+            return False, (
+                f"It was trained with lr={used}; the exercise asks for a learning rate of {lr:g} (lr={lr:g}).{overshot}"
+            )
     if score >= min_accuracy:
         return True, ""
-    if len(np.unique(guesses)) == 1:
+    if stuck:
         return False, (
             f"It gives the same answer for every image (validation accuracy {score:.1%}). That is what a "
             "learning rate too large for this model does: the steps overshoot (lesson 02) and training gets "
             "stuck. Start again from a fresh model with a smaller lr."
         )
+    if answer.n_outputs == 1 and score < 0.5:
+        return False, (
+            f"Its validation accuracy is {score:.1%}, worse than a coin toss: it learned the opposite "
+            'answer. Were its targets flipped? In y_train, 1 means "an 8" and 0 means "a 1" (section 1); '
+            "train a fresh model on X_train, y_train as they are."
+        )
+    recipe = [f"{steps} steps" if steps is not None else "", f"lr {lr:g}" if lr is not None else ""]
+    recipe_text = ", ".join(part for part in recipe if part) or "as the exercise says"
+    sizes = sorted({record["batch_size"] for record in log})
+    batch = f" Your batches held {sizes[0]} images; train's default is 128." if sizes != [128] else ""
     return False, (
-        f"Its validation accuracy is {score:.1%}; trained as the exercise says, every seed reaches at least "
-        f"{min_accuracy:.1%}. Train it for the steps the exercise asks, with its learning rate."
+        f"Its validation accuracy is {score:.1%}; trained as the exercise asks ({recipe_text}, on X_train "
+        f"with the targets y_train), every seed reaches at least {min_accuracy:.1%}.{batch}"
     )

@@ -12,9 +12,11 @@ from helpers.filters import edge_filters, fingerprints
 from helpers.learnable import (
     LearnableFilters,
     accuracy,
+    data_fingerprint,
     loss_function,
     predict,
     review_trained_model,
+    same_data,
     train,
     two_digits,
 )
@@ -243,8 +245,9 @@ def _trained(images, labels, **shape):
 
 
 def test_review_trained_model_names_each_slip():
-    images, labels = _toy_images(128)
-    model, history = _trained(images, labels, n_filters=2)
+    images, labels = _toy_images(192)
+    model, history = _trained(images[64:], labels[64:], n_filters=2)  # scored on the other 64
+    images, labels = images[:64], labels[:64]
     assert review_trained_model(model, images, labels, min_accuracy=0.9, n_filters=2) == (True, "")
     assert review_trained_model(..., images, labels, min_accuracy=0.9) == (False, "")
 
@@ -260,10 +263,76 @@ def test_review_trained_model_names_each_slip():
     assert "pool=7; this exercise asks for pool=1" in hint(model, pool=1)
     assert "never been through a training step" in hint(LearnableFilters(n_filters=2), n_filters=2)
     stuck = LearnableFilters(n_filters=2)
-    train(stuck, images, labels, steps=1, progress=False)
+    train(stuck, images[:32], labels[:32], steps=1, progress=False)
     with torch.no_grad():
         stuck.readout.weight.zero_()
         stuck.readout.bias.fill_(5.0)  # says "yes" to everything, as an overshot model does
     assert "same answer for every image" in hint(stuck)
     right, text = review_trained_model(model, images, labels, min_accuracy=1.01)
     assert not right and "every seed reaches at least 101.0%" in text
+
+
+def test_train_records_how_it_trained_and_the_fingerprint_ignores_the_form():
+    images, labels = _toy_images(64)
+    torch.manual_seed(0)
+    model = LearnableFilters(n_filters=2)
+    assert model.training_log == []
+    model.filters.requires_grad_(False)
+    train(model, images, labels, steps=5, batch_size=16, lr=0.05, progress=False)
+    record = model.training_log[-1]
+    assert (record["steps"], record["lr"], record["batch_size"], record["images"]) == (5, 0.05, 16, 64)
+    assert record["frozen"] == ["filters"]
+    assert same_data(record["data"], data_fingerprint(images))
+    assert same_data(data_fingerprint(images), data_fingerprint(to_input(images)))  # uint8 or floats
+    assert same_data(data_fingerprint(images), data_fingerprint(torch.from_numpy(images)))
+    assert not same_data(data_fingerprint(images), data_fingerprint(images[:-1]))
+    assert not same_data(data_fingerprint(images[:32]), data_fingerprint(images[32:]))
+
+
+def test_review_trained_model_checks_the_method_not_only_the_score():
+    images, labels = _toy_images(160)
+    train_x, train_y, valid_x, valid_y = images[:96], labels[:96], images[96:128], labels[96:128]
+    test_x = images[128:]
+
+    def model_trained(x, y, *, steps=60, lr=0.1, calls=1, frozen=False):
+        torch.manual_seed(0)
+        model = LearnableFilters(n_filters=2)
+        if frozen:
+            model.filters.requires_grad_(False)
+        for _ in range(calls):
+            train(model, x, y, steps=steps // calls, batch_size=32, lr=lr, progress=False)
+        return model
+
+    def review(model, **asked):
+        return review_trained_model(
+            model,
+            valid_x,
+            valid_y,
+            min_accuracy=0.9,
+            n_filters=2,
+            steps=60,
+            trained_on=train_x,
+            held_out={"the test images (X_test)": test_x},
+            **asked,
+        )
+
+    assert review(model_trained(train_x, train_y)) == (True, "")
+    assert review(model_trained(train_x, train_y, calls=3)) == (True, "")  # 60 steps in three calls
+    assert review(model_trained(train_x, train_y), lr=0.1) == (True, "")
+    cases = [
+        (model_trained(valid_x, valid_y), {}, "trained on the validation split"),
+        (model_trained(test_x, labels[128:]), {}, "the test images (X_test)"),
+        (model_trained(images[:128], labels[:128]), {}, "the training and the validation images together"),
+        (model_trained(train_x[:50], train_y[:50]), {}, "50 images, fewer than the 96"),
+        (model_trained(train_x, train_y, steps=6), {}, "trained for 6 steps; the exercise asks for 60"),
+        (model_trained(train_x, train_y, steps=120, calls=2), {}, "120 steps in all"),
+        (model_trained(train_x, train_y, frozen=True), {}, "filters were frozen"),
+        (model_trained(train_x, train_y), {"lr": 0.01}, "asks for a learning rate of 0.01"),
+    ]
+    for model, asked, words in cases:
+        right, text = review(model, **asked)
+        assert not right and words in text, (words, text)
+    own_loop = LearnableFilters(n_filters=2)
+    own_loop(train_x[:8]).sum().backward()
+    right, text = review(own_loop)
+    assert not right and "a loop of your own" in text

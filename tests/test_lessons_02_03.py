@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from helpers import linefit
-from helpers.core import one_cpu_thread
 from tests.nbtools import cells, exercises, imports_namespace, run_self_check, source
 
 LESSON_02 = "02_gradient_descent.ipynb"
@@ -149,35 +148,8 @@ def test_lesson_02_asks_for_a_prediction_before_the_learning_rates():
 
 LESSON_03 = "03_learning_filters.ipynb"
 EXERCISES_03 = exercises(LESSON_03)
-
-
-@pytest.fixture(scope="module")
-def lesson_03_namespace():
-    """What lesson 03's exercises use: its imports and its 8-vs-1 training and validation splits."""
-    import torch
-
-    from helpers.core import split_indices
-    from helpers.data import load_mnist
-    from helpers.learnable import two_digits
-
-    names = imports_namespace(LESSON_03)
-    mnist = load_mnist()
-    images, targets = two_digits(mnist.train_images, mnist.train_labels, yes=8, no=1)
-    train_index, valid_index = split_indices(len(images), valid_size=0.2, seed=0)  # as in the notebook
-    names.update(
-        X_train=images[train_index],
-        y_train=targets[train_index],
-        X_valid=images[valid_index],
-        y_valid=targets[valid_index],
-        device=torch.device("cpu"),
-    )
-    with one_cpu_thread():  # tiny convolutions: fastest on one thread
-        yield names
-
-
-def _with_seed(solution: str, seed: int) -> str:
-    assert "torch.manual_seed(0)" in solution
-    return solution.replace("torch.manual_seed(0)", f"torch.manual_seed({seed})")
+# Lesson 03's answers (the solutions, right answers from other seeds and forms, and the wrong
+# ones with their hints) are tried in tests/trials/lesson_03.py, run by tests/test_exercises.py.
 
 
 def test_lesson_03_has_three_exercises():
@@ -185,76 +157,22 @@ def test_lesson_03_has_three_exercises():
     assert all({"your_turn", "check", "solution"} <= exercise.keys() for exercise in EXERCISES_03)
 
 
-@pytest.mark.parametrize("index", range(len(EXERCISES_03)))
-def test_lesson_03_solution_passes_its_self_check(lesson_03_namespace, index, capsys):
-    names = dict(lesson_03_namespace)
-    assert "✅" in run_self_check(EXERCISES_03[index], names, EXERCISES_03[index]["solution"], capsys)
-
-
-@pytest.mark.parametrize(
-    "index, seed",
-    [(0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (1, 1), (1, 2), (1, 7), (2, 1), (2, 2), (2, 3)],
-)
-def test_lesson_03_solutions_pass_from_other_seeds(lesson_03_namespace, index, seed, capsys):
-    """A few seeds besides the solutions' 0; the bars sit below the spread over many seeds.
-
-    Validation accuracy of each solution over seeds 0-19, measured on the sample (one thread,
-    without the notebook pins): exercise 1 (two filters) 95.9-98.6% (bar 94%), exercise 2
-    (5x5 filters) 98.1-99.5% (bar 97%), exercise 3 (no pooling, lr 0.01) 97.3-98.1% (bar 96%).
-    """
-    names = dict(lesson_03_namespace)
-    solution = _with_seed(EXERCISES_03[index]["solution"], seed)
-    assert "✅" in run_self_check(EXERCISES_03[index], names, solution, capsys)
-
-
-@pytest.mark.parametrize("index", range(len(EXERCISES_03)))
-def test_lesson_03_undone_exercise_says_so(lesson_03_namespace, index, capsys):
-    names = dict(lesson_03_namespace)
-    assert "⏳" in run_self_check(EXERCISES_03[index], names, EXERCISES_03[index]["your_turn"], capsys)
-
-
-@pytest.mark.parametrize(
-    "wrong, hint",
-    [
-        (  # the history that train returns, given instead of the model
-            "torch.manual_seed(0)\nm = LearnableFilters(n_filters=2)\n"
-            "two_filters = train(m, X_train, y_train, steps=300, progress=False)",
-            "the history that train(...) returns",
-        ),
-        ("two_filters = LearnableFilters(n_filters=8)", "Your model has n_filters=8"),
-        ("two_filters = LearnableFilters(n_filters=2)", "never been through a training step"),
-        (  # trained far too little
-            "torch.manual_seed(0)\ntwo_filters = LearnableFilters(n_filters=2)\n"
-            "train(two_filters, X_train, y_train, steps=3, lr=0.01, progress=False)",
-            "Train it for the steps the exercise asks",
-        ),
-    ],
-)
-def test_lesson_03_two_filters_wrong_answers_get_their_hint(lesson_03_namespace, wrong, hint, capsys):
-    names = dict(lesson_03_namespace)
-    out = run_self_check(EXERCISES_03[0], names, wrong, capsys)
-    assert "❌" in out and hint in out
-
-
-def test_lesson_03_no_pooling_at_too_large_a_learning_rate_is_explained(lesson_03_namespace, capsys):
-    """At lr 0.1, some starts of the unpooled model overshoot and answer "1" to everything.
-
-    Seeds 1 and 2 (also 10 and 18) got stuck so on the machine that set this test; another
-    machine's arithmetic may rescue one of them, so at least one of the two must be stuck.
-    """
-    outs = []
-    for seed in (1, 2):
-        names = dict(lesson_03_namespace)
-        solution = _with_seed(EXERCISES_03[2]["solution"], seed).replace("lr=0.01", "lr=0.1")
-        outs.append(run_self_check(EXERCISES_03[2], names, solution, capsys))
-    stuck = [out for out in outs if "❌" in out]
-    assert stuck and all("same answer for every image" in out for out in stuck)
-
-
 def test_lesson_03_bars_are_what_the_notebook_says():
     checks = [exercise["check"] for exercise in EXERCISES_03]
     bars = [float(re.search(r"min_accuracy=([0-9.]+)", text).group(1)) for text in checks]
     assert bars == [0.94, 0.97, 0.96]
+
+
+def test_lesson_03_checks_ask_for_the_method_each_exercise_names():
+    """Each check names the shape, steps, learning rate and training split its exercise asks for
+    (issue 20: a model trained on the validation split, two 5x5 filters where eight are asked for,
+    30 steps for 300 all scored well enough to pass)."""
+    checks = [exercise["check"] for exercise in EXERCISES_03]
+    for text in checks:
+        assert "steps=300" in text and "trained_on=X_train" in text and "X_test" in text
+    assert "n_filters=2" in checks[0]
+    assert "n_filters=8" in checks[1] and "size=5" in checks[1]
+    assert "n_filters=8" in checks[2] and "pool=1" in checks[2] and "lr=0.01" in checks[2]
 
 
 def test_lesson_03_asks_for_a_prediction_before_the_frozen_filters():
