@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from helpers.exercises import AnswerFormError, as_number
+
 LESSON = 2
 
 __all__ = [
@@ -184,17 +186,25 @@ def largest_stable_lr(x: Any) -> float:
     return float(2 / np.linalg.eigvalsh(hessian).max())
 
 
+def _is_rounded(value: float, decimals: int) -> bool:
+    """True when ``value`` has at most ``decimals`` decimals (up to float32 noise)."""
+    return abs(value * 10**decimals - round(value * 10**decimals)) < 1e-4
+
+
 def learning_rate_hint(
     answer: Any, x: Any, y: Any, *, start: tuple[float, float] = (-1.0, 1.0), steps: int = 1000
 ) -> str:
     """A hint for lesson 02's exercise "the largest learning rate that still converges".
 
-    The right answers lie from 95% of :func:`largest_stable_lr` up to (not
-    including) the limit itself: to two decimals, the limit rounded down. This
-    says what is wrong with any other answer, measured by running the descent:
-    the limit rounded *up* (e.g. 0.75 for 0.7497, which already diverges), a
-    percentage, a rate that diverges, or one that converges but is not the
-    largest. For an answer that is not a number it says so.
+    The right answers lie from 95% of :func:`largest_stable_lr` up to, but not including, the
+    limit itself: at the limit the error along the steepest direction flips sign every step
+    without shrinking, so the descent never converges. To two decimals the answer is the
+    limit rounded down. This says what is wrong with any other answer, measured by running
+    the descent: the limit itself, the limit rounded *up* (e.g. 0.75 for 0.7497, which
+    already diverges), another value just past the limit, a percentage, a rate that
+    diverges, or one that converges but is not the largest. Numbers are read with
+    :func:`helpers.exercises.as_number` (so ``"0.74"``, ``np.float32(0.74)`` and
+    ``torch.tensor(0.74)`` are all 0.74); for an answer that is not one number it says so.
 
     Returns
     -------
@@ -203,30 +213,41 @@ def learning_rate_hint(
     """
     if answer is ... or answer is None:
         return ""
-    if isinstance(answer, str):
-        return f"Give the learning rate as a number, without quotes: {answer} rather than {answer!r}."
     try:
-        lr = float(answer)
-    except (TypeError, ValueError):
-        return f"Give one number, the learning rate (such as 0.5); got {type(answer).__name__}."
+        lr = as_number(answer)
+    except AnswerFormError as error:
+        return f"{error} The learning rate is one number, such as 0.5."
     limit = largest_stable_lr(x)
     if 0.95 * limit <= lr < limit:
         return ""
-    if not np.isfinite(lr) or lr <= 0:
+    if lr <= 0:
         return f"A learning rate is a number greater than 0; got {lr}."
     first_loss = mse(*start, x, y)
     if 0.9 * limit <= lr / 100 <= 1.05 * limit:
         return f"{lr:g} looks like a percentage: a learning rate is a plain number, such as 0.5."
     final_loss = mse(*descend(*start, x, y, lr=lr, steps=steps)[-1], x, y)
     ended = f"the loss is {final_loss:.3g}" if np.isfinite(final_loss) else "the loss has overflowed to infinity"
-    if lr >= limit and round(lr, 2) == round(limit, 2):
+    if np.isclose(lr, limit, rtol=1e-6, atol=0):
         return (
-            f"{lr:g} is the limit {limit:.4f}... rounded up, so it lies just past it: at lr={lr:g} every step "
-            f"overshoots a little more than it corrects, and after {steps} steps {ended} "
-            f"(it started at {first_loss:.3g}). The largest rate that converges, to two decimals, is the limit "
-            "rounded down."
+            f"That is the limit itself ({limit:.4f}...): at it, every step overshoots the valley floor by "
+            f"exactly as much as it corrects, so the descent swings back and forth without ever settling "
+            f"(after {steps} steps {ended}; it started at {first_loss:.3g}). The exercise asks for the "
+            "largest two-decimal rate below the limit: the limit rounded down."
         )
-    if lr >= limit:
+    if lr > limit and _is_rounded(lr, 2) and round(lr, 2) == round(limit, 2):
+        return (
+            f"{lr:g} is the limit {limit:.4f}... rounded up, so it lies just past it: at lr={lr:g} every "
+            f"step overshoots a little more than it corrects, and after {steps} steps {ended} "
+            f"(it started at {first_loss:.3g}). The largest rate that converges, to two decimals, is the "
+            "limit rounded down."
+        )
+    if lr > limit and lr < limit + 0.01:
+        return (
+            f"{lr:g} lies just past the limit {limit:.4f}...: every step overshoots a little more than it "
+            f"corrects, and after {steps} steps {ended} (it started at {first_loss:.3g}). Give the largest "
+            "two-decimal rate that still converges."
+        )
+    if lr > limit:
         return (
             f"At lr={lr:g} the descent diverges: after {steps} steps {ended} "
             f"(it started at {first_loss:.3g}). Try smaller learning rates."
@@ -238,14 +259,24 @@ def learning_rate_hint(
 
 
 def _two_numbers(answer: Any) -> np.ndarray | None:
-    """``answer`` as a float array of shape (2,), or None when it is not two numbers."""
+    """``answer`` as a float array of shape (2,), or None when it is not two numbers.
+
+    Each number is read with :func:`helpers.exercises.as_number`, so a pair of torch or
+    numpy scalars, a tensor or array of two numbers and a list of two numeric strings all
+    count; text such as ``"(3, 8)"`` does not.
+    """
     if isinstance(answer, (str, bytes)):
         return None
-    try:
-        values = np.asarray(answer, dtype=float)
-    except (TypeError, ValueError):
+    if hasattr(answer, "detach"):  # a torch tensor, perhaps one that requires grad
+        answer = answer.detach().cpu().numpy()
+    if isinstance(answer, np.ndarray):
+        answer = list(answer.ravel()) if answer.size == 2 else None
+    if not isinstance(answer, (list, tuple)) or len(answer) != 2:
         return None
-    return values if values.shape == (2,) and np.all(np.isfinite(values)) else None
+    try:
+        return np.array([float(as_number(value)) for value in answer])
+    except AnswerFormError:
+        return None
 
 
 def one_point_hint(answer: Any, *, a: float = -1.0, b: float = 1.0, x: float = 0.5, y: float = 9.5) -> str:
@@ -255,8 +286,8 @@ def one_point_hint(answer: Any, *, a: float = -1.0, b: float = 1.0, x: float = 0
     (for the exercise's numbers: ``(-9, -18)``). This recognises the common
     slips: the sign flipped (the error taken as ``y - prediction``), the factor
     2 of the square dropped, the two derivatives swapped, the factor ``x`` on
-    both, and the loss ``e ** 2`` given instead of its derivatives. It never
-    raises, whatever the answer.
+    both, and the loss ``e ** 2`` given instead of its derivatives. Numbers are
+    read with :func:`helpers.exercises.as_number`. It never raises, whatever the answer.
 
     Returns
     -------
@@ -270,8 +301,8 @@ def one_point_hint(answer: Any, *, a: float = -1.0, b: float = 1.0, x: float = 0
     values = _two_numbers(answer)
     if values is None:
         try:
-            single = float(answer)
-        except (TypeError, ValueError):
+            single = as_number(answer)
+        except AnswerFormError:
             return f"Give two numbers, (d loss/d a, d loss/d b), such as (1.5, -2.0). {general}"
         if np.isclose(single, error**2):
             return "That is the loss; we want its two derivatives, (d loss/d a, d loss/d b)."
@@ -304,10 +335,12 @@ def noisy_fit_hint(
     The right answers lie within ``tolerance`` of the least-squares line
     (``np.polyfit(x, y, 1)``), so any fit kept to two decimals or more passes.
     This recognises the common slips: the line the data was made from
-    (``hidden``) given instead of the best fit, a fit rounded to one decimal,
-    the whole path that :func:`descend` returns instead of its last row, and
-    ``(b, a)`` instead of ``(a, b)``. Anything else gets the general hint: run
-    :func:`descend` for long enough. It never raises, whatever the answer.
+    (``hidden``) given instead of the best fit, a fit rounded to one decimal or
+    none, the whole path that :func:`descend` returns instead of its last row,
+    ``(b, a)`` instead of ``(a, b)``, and a descent stopped too early (still on its
+    way: more steps, or a larger learning rate). Anything else gets the general
+    hint. Numbers are read with :func:`helpers.exercises.as_number`. It never
+    raises, whatever the answer.
 
     Returns
     -------
@@ -322,8 +355,9 @@ def noisy_fit_hint(
         "descend(-1.0, 1.0, x_noisy, y_noisy, lr=..., steps=...)[-1] gives the fit; with lr 0.5, "
         "100 steps are plenty; with 0.01 it takes over 1,000."
     )
+    path = answer.detach().cpu().numpy() if hasattr(answer, "detach") else answer
     try:
-        path = np.asarray(answer, dtype=float)
+        path = np.asarray(path, dtype=float)
     except (TypeError, ValueError):
         path = None
     if path is not None and path.ndim == 2 and path.shape[1] == 2 and len(path) > 1:
@@ -337,8 +371,18 @@ def noisy_fit_hint(
         return (
             f"That is the line we hid, {hidden}; with noise, the best-fitting line differs a little. Fit these points."
         )
-    if np.allclose(values, best, atol=3 * tolerance):
-        return "Close: keep at least two decimals (or give descend's last row as it is)."
+    for decimals in (0, 1):  # the fit, rounded too far
+        if all(_is_rounded(v, decimals) for v in values) and np.allclose(values, best, atol=0.5 * 10**-decimals):
+            return (
+                f"Those are the right numbers rounded to {decimals} decimal{'s' if decimals != 1 else ''}: "
+                "too few here. Keep at least two decimals (or give descend's last row as it is)."
+            )
     if np.allclose(values[::-1], best, atol=3 * tolerance):
         return "Give them in the order (a, b): the slope first, then the intercept."
+    if np.allclose(values, best, atol=0.5):
+        return (
+            "Close, but the descent has not arrived yet: it was stopped while a and b were still moving. "
+            "Run more steps (or use a larger learning rate) until a and b stop changing in the second "
+            "decimal; with lr 0.5, 100 steps are plenty; with 0.01 it takes over 1,000."
+        )
     return general
