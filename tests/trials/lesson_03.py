@@ -165,7 +165,7 @@ TRIALS = {
             (  # the read-out frozen: only the filters learn
                 fresh(0, n_filters=2) + "m.readout.requires_grad_(False)\n"
                 "train(m, X_train, y_train, steps=300, progress=False)\ntwo_filters = m",
-                "readout.weight, readout.bias",
+                "Part of it was frozen during training (readout.bias, readout.weight",
             ),
             (  # targets flipped: 1 for the 1s (the trap of section 1)
                 trains("two_filters", data="X_train, 1 - y_train", n_filters=2),
