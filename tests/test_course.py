@@ -49,7 +49,7 @@ def test_setup_cells_are_identical():
 def test_readme_links_carry_the_one_repository_address():
     readme = (ROOT / "README.md").read_text()
     addresses = set(re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", readme))
-    colab_link = r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/main/notebooks/(\S+?\.ipynb)"
+    colab_link = r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/[\w.-]+/notebooks/(\S+?\.ipynb)"
     colab = re.findall(colab_link, readme)
     assert addresses <= {REPOSITORY}, f"README mentions other repository addresses: {addresses - {REPOSITORY}}"
     assert colab, "the README links each lesson to Colab"
@@ -96,40 +96,121 @@ def test_pyproject_dependencies_are_in_requirements():
     assert _requirement_names(pyproject) <= _requirement_names((ROOT / "requirements.txt").read_text().splitlines())
 
 
-def _run_setup_cell_as_in_colab(monkeypatch, cloned: bool) -> list[list[str]]:
-    """Execute the setup cell with Colab's module present; record what it would run."""
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+REF = f"v{VERSION}"
+
+
+def test_setup_cell_and_colab_links_carry_this_version():
+    setup = source(cells(NOTEBOOKS[0])[1])
+    assert f'REF = "{REF}"' in setup, "the setup cell clones the tag of pyproject.toml's version"
+    readme = (ROOT / "README.md").read_text()
+    refs = set(re.findall(r"colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/([\w.-]+)/", readme))
+    assert refs == {REF}, f"the README's Colab links open {refs}, the setup cells clone {REF}"
+
+
+def _git(*args: str, cwd) -> None:
+    import subprocess
+
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def _origin(tmp_path, tags: dict[str, str]):
+    """A local bare repository standing in for GitHub: one commit per tag, whose marker file says
+    which version it is, and main at the last commit."""
+    work = tmp_path / "work"
+    (work / "notebooks").mkdir(parents=True)
+    (work / "notebooks" / "00_welcome.ipynb").write_text("{}")
+    _git("init", "--quiet", "--initial-branch", "main", cwd=work)
+    for tag, marker in tags.items():
+        (work / "version.txt").write_text(marker)
+        _git("add", ".", cwd=work)
+        _git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", marker, cwd=work)
+        if tag:
+            _git("tag", tag, cwd=work)
+    bare = tmp_path / "origin.git"
+    _git("clone", "--quiet", "--bare", str(work), str(bare), cwd=tmp_path)
+    return f"file://{bare}"
+
+
+def _run_setup_cell_in_fake_colab(monkeypatch, origin: str, course, ref: str = REF) -> tuple[float, list, str]:
+    """Execute the setup cell as Colab would (google.colab importable), cloning from ``origin`` into
+    ``course`` for real; pip is recorded, not run. Returns (seconds, pip commands, what it printed)."""
+    import contextlib
+    import io
     import os
-    import shutil
     import subprocess
     import sys
+    import time
     import types
 
-    commands: list[list[str]] = []
-    removed: list[str] = []
+    real_run = subprocess.run
+    pips: list[list[str]] = []
+
+    def run(command, *args, **kwargs):
+        if command[1:4] == ["-m", "pip", "install"]:
+            pips.append(command)
+            return subprocess.CompletedProcess(command, 0)
+        kwargs.setdefault("capture_output", True)  # git's own messages kept out of the test output
+        return real_run(command, *args, **kwargs)
+
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
-    monkeypatch.setattr(subprocess, "run", lambda command, check: commands.append(command))
-    monkeypatch.setattr(os.path, "isfile", lambda path: cloned and path == "/content/course/pyproject.toml")
-    monkeypatch.setattr(shutil, "rmtree", lambda path, ignore_errors=False: removed.append(path))
-    monkeypatch.setattr(os, "chdir", lambda path: None)
+    monkeypatch.setattr(subprocess, "run", run)
     monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.chdir(os.getcwd())
     setup = source(cells(NOTEBOOKS[0])[1])
-    exec(setup, {})
-    exec(setup, {})  # run twice: nothing is added twice
-    assert sys.path.count("/content/course") == 1, "helpers importable at once, and only one entry"
-    assert removed == ([] if cloned else ["/content/course"] * 2), "a half-finished clone is removed first"
-    return commands
+    setup = setup.replace(f'"{REPOSITORY}"', repr(origin)).replace('"/content/course"', repr(str(course)))
+    setup = setup.replace(f'REF = "{REF}"', f"REF = {ref!r}")
+    printed = io.StringIO()
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(printed):
+        exec(setup, {})
+    seconds = time.perf_counter() - start
+    assert sys.path.count(str(course)) == 1, "helpers importable at once, and only one entry"
+    assert os.getcwd() == str(course / "notebooks")
+    return seconds, pips, printed.getvalue()
 
 
-def test_setup_cell_in_colab_clones_when_needed_and_keeps_colabs_packages(monkeypatch):
-    fresh = _run_setup_cell_as_in_colab(monkeypatch, cloned=False)
-    clones = [c for c in fresh if c[:2] == ["git", "clone"]]
-    installs = [c for c in fresh if c[1:4] == ["-m", "pip", "install"]]
-    assert len(clones) == 2 and clones[0][-2:] == [REPOSITORY, "/content/course"]
-    assert len(installs) == 2 and installs[0][-2:] == ["-e", "/content/course"]
-    for command in installs:
-        assert not {"-U", "--upgrade", "--force-reinstall"} & set(command), "Colab's packages must be kept"
-    again = _run_setup_cell_as_in_colab(monkeypatch, cloned=True)
-    assert not [c for c in again if c[:2] == ["git", "clone"]], "a finished clone is not cloned again"
+def test_setup_cell_clones_this_version_once_and_a_rerun_is_fast(monkeypatch, tmp_path):
+    origin = _origin(tmp_path, {REF: "this version", "": "newer work on main"})
+    (tmp_path / "content").mkdir()
+    course = tmp_path / "content" / "course"
+    _, pips, printed = _run_setup_cell_in_fake_colab(monkeypatch, origin, course)
+    assert (course / "version.txt").read_text() == "this version", "the tag, not main"
+    assert printed == ""
+    assert len(pips) == 1 and pips[0][-2:] == ["-e", str(course)]
+    assert not {"-U", "--upgrade", "--force-reinstall"} & set(pips[0]), "Colab's packages must be kept"
+    seconds, pips, printed = _run_setup_cell_in_fake_colab(monkeypatch, origin, course)
+    assert pips == [] and printed == "", "a rerun clones and installs nothing"
+    assert seconds < 1.0, f"a rerun took {seconds:.2f} s"
+    print(f"setup cell rerun in the fake Colab: {1000 * seconds:.1f} ms")
+
+
+def test_setup_cell_falls_back_to_main_when_the_tag_is_missing(monkeypatch, tmp_path):
+    origin = _origin(tmp_path, {"": "main only"})
+    course = tmp_path / "course"
+    _, pips, printed = _run_setup_cell_in_fake_colab(monkeypatch, origin, course)
+    assert (course / "version.txt").read_text() == "main only"
+    assert printed == f"The course has no version {REF} yet: using its latest version (main).\n"
+    assert len(pips) == 1
+
+
+def test_setup_cell_updates_the_clone_when_the_version_changes(monkeypatch, tmp_path):
+    origin = _origin(tmp_path, {"v0.0.1": "old", REF: "this version"})
+    course = tmp_path / "course"
+    _run_setup_cell_in_fake_colab(monkeypatch, origin, course, ref="v0.0.1")
+    assert (course / "version.txt").read_text() == "old"
+    _, pips, _ = _run_setup_cell_in_fake_colab(monkeypatch, origin, course)  # a newer notebook opened
+    assert (course / "version.txt").read_text() == "this version" and len(pips) == 1
+
+
+def test_a_clone_cut_short_is_made_again(monkeypatch, tmp_path):
+    origin = _origin(tmp_path, {REF: "this version"})
+    course = tmp_path / "course"
+    (course / "notebooks").mkdir(parents=True)  # an earlier run stopped before it finished
+    (course / "half-written").write_text("")
+    _, pips, _ = _run_setup_cell_in_fake_colab(monkeypatch, origin, course)
+    assert not (course / "half-written").exists() and (course / "version.txt").read_text() == "this version"
+    assert len(pips) == 1
 
 
 def test_the_floors_keep_colabs_preinstalled_widgets():
