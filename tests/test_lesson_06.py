@@ -5,18 +5,13 @@ no data count. The answers themselves are tried in ``tests/trials/lesson_06.py``
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 
 import numpy as np
 import pytest
 
-from helpers.core import pick_device
-from helpers.data import load_mnist
-from tests.nbtools import cells, exercises, imports_namespace, run_self_check, source
-from tests.trained import briefly_trained_cnn
-from tests.trials.lesson_06 import cell_with
+from tests.nbtools import cells, exercises, run_self_check, source
+from tests.trials.lesson_06 import cell_with, lesson_names
 
 NOTEBOOK = "06_visualizing_filters.ipynb"
 EXERCISES = exercises(NOTEBOOK)
@@ -29,19 +24,7 @@ def markdown() -> str:
 @pytest.fixture(scope="module", params=[0, 1], ids=["seed0", "seed1"])
 def any_seed_namespace(request):
     """Models trained from different seeds: other filters, channels and favourite digits."""
-    names = imports_namespace(NOTEBOOK)
-    device = pick_device()
-    names.update(mnist=load_mnist(), device=device, model=briefly_trained_cnn(request.param).to(device).eval())
-    names["channels"] = [0, 1, 2, 3, 4, 5]
-    with contextlib.redirect_stdout(io.StringIO()):
-        for marker in (
-            "digit = mnist.test_images[0]",
-            "maps = V.feature_maps(",
-            "top_labels = {}",
-            "exercise_channel = ",
-        ):
-            exec(cell_with(marker), names)
-    return names
+    return lesson_names(request.param)
 
 
 def test_three_exercises_with_solutions():
